@@ -184,3 +184,53 @@ class AuditReport:
     finished_at: datetime | None
     status: str
     services: tuple[ServiceReport, ...]  # sorted by rank, then not-assessed ones
+
+
+# ---------------------------------------------------------------- rubric (loaded by pipeline.rubric)
+
+
+@dataclass(frozen=True)
+class Names:
+    """A bilingual name."""
+
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True)
+class Tier:
+    id: str  # e.g. "high"
+    name: Names  # e.g. Names(zh="高", en="High")
+    min_score: float  # lower bound, inclusive; tiers are ordered from best to worst
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str  # e.g. "retention_period"
+    name: Names
+    legal_basis: str  # one legal basis, e.g. "PIPL Art. 17(2)"
+    weight: float  # points out of 100
+    check: str  # registered, versioned check name, e.g. "retention_period.v1"
+    description: Names | None = None
+    params: dict = field(default_factory=dict, hash=False, compare=False)  # check-specific (lexicons, labels...)
+
+
+@dataclass(frozen=True)
+class Rubric:
+    id: str
+    version: str
+    name: Names
+    description: str
+    criteria: tuple[Criterion, ...]
+    tiers: tuple[Tier, ...]  # best first; the last one is the lowest tier
+    source: str = ""  # path of the rubric file
+
+    def tier_for(self, score: float) -> Tier:
+        for tier in self.tiers:
+            if score >= tier.min_score:
+                return tier
+        return self.tiers[-1]
+
+    @property
+    def lowest_tier(self) -> Tier:
+        return self.tiers[-1]
