@@ -1,0 +1,261 @@
+"""The audit, stage by stage, without Prefect.
+
+:func:`process_batch` reads, segments, grades and stores one batch of fetched
+targets; :func:`run_audit` runs a whole audit directly (used by benchmarks to
+measure Prefect's overhead, and by tests). The Prefect flow in
+:mod:`pipeline.flows` wires the same functions with retries and progress.
+
+One broken policy never stops a run: an unexpected error while reading or
+grading one service is recorded as "could not assess" with the error text.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.engine import Engine
+
+from pipeline import store
+from pipeline.archive import Archive
+from pipeline.charset import decode_body, sniff_kind
+from pipeline.extract import extract_html, extract_pdf, extract_text
+from pipeline.fetch import fetch_targets
+from pipeline.grade import grade, grade_missing
+from pipeline.records import FetchOutcome, FetchResult, Grade, GradeStatus, PolicyText, Rubric, Segment, Target
+from pipeline.rubric import load_rubric, rubric_fingerprint
+from pipeline.segment import segment_many
+from pipeline.settings import Settings
+from pipeline.targets import load_targets
+
+log = logging.getLogger(__name__)
+
+
+class SegmentClassifier(Protocol):
+    labels: list[str]
+    version: str
+    thresholds: dict[str, float]
+
+    def predict_proba(self, texts: list[str]) -> list[dict[str, float]]: ...
+
+
+@dataclass
+class Classifiers:
+    """The segment classifiers available for grading, by language ("en", "zh")."""
+
+    by_language: dict[str, SegmentClassifier] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str | None:
+        if not self.by_language:
+            return None
+        return "+".join(f"{lang}@{clf.version}" for lang, clf in sorted(self.by_language.items()))
+
+
+def load_classifiers(settings: Settings) -> Classifiers:
+    """Load the trained classifiers when enabled and present; grading falls back to rules without them."""
+    if not settings.use_classifier:
+        return Classifiers()
+    try:
+        from pipeline.classify import load_classifier
+    except ImportError:  # classifier module not built yet
+        return Classifiers()
+    out: dict[str, SegmentClassifier] = {}
+    for lang in ("en", "zh"):
+        try:
+            out[lang] = load_classifier(lang, models_dir=settings.models_dir)
+        except Exception as exc:  # noqa: BLE001 - a missing model means rules only, said in the log
+            log.warning("no %s classifier (%s); grading %s policies with rules only", lang, exc, lang)
+    return Classifiers(out)
+
+
+def read_policy(fetch: FetchResult) -> PolicyText:
+    """Extract the text of a fetched body (HTML, plain text/Markdown or PDF)."""
+    body = fetch.body or b""
+    kind = sniff_kind(body, fetch.content_type)
+    if kind == "pdf":
+        return extract_pdf(body)
+    text, _encoding = decode_body(body, fetch.content_type)
+    ctype = (fetch.content_type or "").lower()
+    if kind == "text" or ctype.startswith(("text/plain", "text/markdown")):
+        return extract_text(text)
+    return extract_html(text, url=fetch.final_url)
+
+
+@dataclass
+class BatchTimings:
+    read: float = 0.0
+    segment: float = 0.0
+    classify: float = 0.0
+    grade: float = 0.0
+    store: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self.__dict__.items()}
+
+
+def _failed_grade(rubric: Rubric, reason: str) -> Grade:
+    return Grade(status=GradeStatus.NOT_ASSESSED, rubric_id=rubric.id, rubric_version=rubric.version, reason=reason)
+
+
+def grade_fetched(
+    fetched: Sequence[tuple[Target, FetchResult]],
+    rubric: Rubric,
+    classifiers: Classifiers,
+    timings: BatchTimings | None = None,
+) -> list[tuple[Grade, PolicyText | None, list[Segment]]]:
+    """Read, segment, classify and grade a batch. Never raises for one service's failure."""
+    t = timings or BatchTimings()
+    policies: dict[int, PolicyText] = {}
+    out: list[tuple[Grade, PolicyText | None, list[Segment]] | None] = [None] * len(fetched)
+    start = time.perf_counter()
+    for i, (target, fetch) in enumerate(fetched):
+        if fetch.outcome != FetchOutcome.OK:
+            out[i] = (grade_missing(rubric, fetch.outcome, fetch.error or str(fetch.outcome)), None, [])
+            continue
+        try:
+            policies[i] = read_policy(fetch)
+        except Exception as exc:  # noqa: BLE001
+            log.error("reading %s failed: %s", target.id, traceback.format_exc())
+            out[i] = (_failed_grade(rubric, f"could not read the policy: {type(exc).__name__}: {exc}"), None, [])
+    t.read += time.perf_counter() - start
+
+    start = time.perf_counter()
+    idx = list(policies)
+    try:
+        seg_lists = segment_many([policies[i] for i in idx])
+    except Exception:  # noqa: BLE001 - fall back to one at a time to isolate the bad one
+        seg_lists = []
+        for i in idx:
+            try:
+                seg_lists.append(segment_many([policies[i]])[0])
+            except Exception as exc:  # noqa: BLE001
+                seg_lists.append([])
+                out[i] = (_failed_grade(rubric, f"could not segment the policy: {type(exc).__name__}: {exc}"), policies[i], [])
+    segments = dict(zip(idx, seg_lists, strict=True))
+    t.segment += time.perf_counter() - start
+
+    start = time.perf_counter()
+    probas: dict[int, list[dict[str, float]]] = {}
+    for lang, clf in classifiers.by_language.items():
+        members = [i for i in idx if policies[i].language == lang and out[i] is None and segments[i]]
+        texts = [s.text for i in members for s in segments[i]]
+        if not texts:
+            continue
+        flat = clf.predict_proba(texts)
+        pos = 0
+        for i in members:
+            n = len(segments[i])
+            probas[i] = flat[pos : pos + n]
+            pos += n
+    t.classify += time.perf_counter() - start
+
+    start = time.perf_counter()
+    for i in idx:
+        if out[i] is not None:
+            continue
+        policy, segs = policies[i], segments[i]
+        clf = classifiers.by_language.get(policy.language)
+        try:
+            g = grade(
+                policy,
+                segs,
+                rubric,
+                labels=probas.get(i),
+                label_thresholds=clf.thresholds if (clf and i in probas) else None,
+                model_version=clf.version if (clf and i in probas) else None,
+            )
+        except Exception as exc:  # noqa: BLE001
+            log.error("grading %s failed: %s", fetched[i][0].id, traceback.format_exc())
+            g = _failed_grade(rubric, f"could not grade the policy: {type(exc).__name__}: {exc}")
+        out[i] = (g, policy, segs)
+    t.grade += time.perf_counter() - start
+    return [o for o in out if o is not None]
+
+
+def process_batch(
+    engine: Engine,
+    run_id: int,
+    fetched: Sequence[tuple[Target, FetchResult]],
+    rubric: Rubric,
+    classifiers: Classifiers,
+    timings: BatchTimings | None = None,
+) -> dict[str, int]:
+    """Grade a fetched batch and store every result. Returns counts by grade status."""
+    t = timings or BatchTimings()
+    graded = grade_fetched(fetched, rubric, classifiers, t)
+    start = time.perf_counter()
+    counts: dict[str, int] = {}
+    with store.session_scope(engine) as session:
+        for (target, fetch), (g, policy, segs) in zip(fetched, graded, strict=True):
+            store.save_result(session, run_id, target, fetch, g, policy, segs)
+            counts[str(g.status)] = counts.get(str(g.status), 0) + 1
+    t.store += time.perf_counter() - start
+    return counts
+
+
+@dataclass(frozen=True)
+class AuditPlan:
+    """What an audit will do: the run row, and which targets still need work."""
+
+    run_id: int
+    label: str
+    todo: list[Target]
+    skipped: int
+
+
+def plan_audit(
+    engine: Engine, targets: Sequence[Target], label: str, rubric: Rubric, classifiers: Classifiers,
+    targets_file: str = "", refresh: bool = False,
+) -> AuditPlan:
+    """Create or reopen the run; leave out services this run already holds unless ``refresh``."""
+    with store.session_scope(engine) as session:
+        store.upsert_services(session, targets)
+        run = store.start_run(
+            session, label, rubric.id, rubric.version, rubric_fingerprint(rubric), classifiers.version,
+            len(targets), targets_file,
+        )
+        done = set() if refresh else store.completed_service_ids(session, run.id)  # type: ignore[arg-type]
+    todo = [t for t in targets if t.id not in done]
+    return AuditPlan(run_id=run.id, label=label, todo=todo, skipped=len(targets) - len(todo))  # type: ignore[arg-type]
+
+
+def batches(items: Sequence[Target], size: int) -> list[list[Target]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), max(1, size))]
+
+
+def run_audit(
+    targets_file: str | Path,
+    label: str,
+    settings: Settings,
+    refresh: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> store.AuditRun:
+    """Run a whole audit directly (no Prefect): the same stages the flow wires."""
+    wall = time.perf_counter()
+    targets = load_targets(targets_file)
+    rubric = load_rubric(settings.rubric)
+    classifiers = load_classifiers(settings)
+    engine = store.make_engine(settings.db_url)
+    archive = Archive(settings.archive_dir)
+    plan = plan_audit(engine, targets, label, rubric, classifiers, str(targets_file), refresh)
+    t = BatchTimings()
+    fetch_s = 0.0
+    done = 0
+    for batch in batches(plan.todo, settings.batch_size):
+        start = time.perf_counter()
+        results = fetch_targets(batch, settings, archive)
+        fetch_s += time.perf_counter() - start
+        process_batch(engine, plan.run_id, list(zip(batch, results, strict=True)), rubric, classifiers, t)
+        done += len(batch)
+        if on_batch:
+            on_batch(done, len(plan.todo))
+    with store.session_scope(engine) as session:
+        return store.finish_run(
+            session, plan.run_id, {"fetch": fetch_s, **t.as_dict(), "wall": time.perf_counter() - wall}
+        )

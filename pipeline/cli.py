@@ -1,0 +1,272 @@
+"""The ``policyaudit`` command: parses arguments and calls the library, nothing more."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.errors import PolicyAuditError
+from pipeline.settings import Settings
+
+app = typer.Typer(
+    help="Audit the transparency of privacy policies: fetch, read, grade, rank and report.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Archive, database and reports go here [default: ./audit-data].")]
+DbUrl = Annotated[str | None, typer.Option("--db-url", help="SQLAlchemy database URL [default: SQLite in the data dir].")]
+RubricOpt = Annotated[Path | None, typer.Option("--rubric", help="Rubric file [default: rubrics/transparency.v1.yaml].")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _overrides(**overrides: Any) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None}
+
+
+def _configure_prefect() -> None:
+    """Offline-safe Prefect defaults (see STACK.md); the user's own environment wins."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    raise typer.Exit(2)
+
+
+def _run_flow(targets: Path, label: str, overrides: dict[str, Any], refresh: bool, use_prefect: bool) -> dict[str, Any]:
+    if not use_prefect:
+        from pipeline.audit import run_audit
+        from pipeline.store import run_summary
+
+        return run_summary(run_audit(targets, label, Settings(**overrides), refresh=refresh))
+    _configure_prefect()
+    from pipeline.flows import audit
+
+    return audit(str(targets), label, overrides, refresh)
+
+
+def _print_run(summary: dict[str, Any]) -> None:
+    t = summary.get("timings") or {}
+    console.print(
+        f"audit [bold]{summary['label']}[/]: {summary['status']} · {summary['n_targets']} services · "
+        f"{summary['n_assessed']} assessed · {summary['n_no_policy']} no policy · "
+        f"{summary['n_not_assessed']} could not assess · {t.get('wall', 0):.1f} s"
+    )
+
+
+@app.command()
+def audit(
+    targets: Annotated[Path, typer.Argument(help="Targets file (.csv or .yaml): id,name,kind,sector,region,policy_url,homepage.")],
+    label: Annotated[str, typer.Option("--label", "-l", help="Audit label, e.g. 2026. Re-running a label resumes it.")],
+    data_dir: DataDir = None,
+    db_url: DbUrl = None,
+    rubric: RubricOpt = None,
+    refresh: Annotated[bool, typer.Option("--refresh", help="Redo services this audit already graded.")] = False,
+    allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow private/loopback addresses (local tests only).")] = False,
+    no_robots: Annotated[bool, typer.Option("--ignore-robots", help="Do not obey robots.txt (only for your own servers).")] = False,
+    no_classifier: Annotated[bool, typer.Option("--no-classifier", help="Grade with rules only.")] = False,
+    no_prefect: Annotated[bool, typer.Option("--no-prefect", help="Run the stages directly, without Prefect.")] = False,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write the report to this folder.")] = None,
+) -> None:
+    """Audit every service in TARGETS and store the grades under LABEL.
+
+    Example: policyaudit audit services.csv --label 2026 --report reports-out/2026
+    """
+    overrides = _overrides(
+        data_dir=data_dir, database_url=db_url, rubric=rubric, allow_private=allow_private or None,
+        obey_robots=False if no_robots else None, use_classifier=False if no_classifier else None,
+    )
+    try:
+        summary = _run_flow(targets, label, overrides, refresh, use_prefect=not no_prefect)
+        _print_run(summary)
+        if report:
+            console.print(f"report: {_render(label, report, Settings(**overrides))}")
+    except PolicyAuditError as exc:
+        _fail(exc)
+
+
+def _render(label: str, out: Path, settings: Settings) -> Path:
+    from pipeline import store
+    from pipeline.report import render_report
+    from pipeline.rubric import load_rubric
+
+    engine = store.make_engine(settings.db_url)
+    with store.session_scope(engine) as session:
+        data = store.load_report(session, label)
+    rubric = load_rubric(settings.rubric)
+    if (rubric.id, rubric.version) != (data.rubric_id, data.rubric_version):
+        raise PolicyAuditError(
+            f"audit {label!r} was graded with rubric {data.rubric_id} {data.rubric_version}, "
+            f"but --rubric is {rubric.id} {rubric.version}; pass the rubric file the audit used"
+        )
+    return render_report(data, rubric, out, archive_dir=settings.archive_dir)
+
+
+@app.command()
+def report(
+    label: Annotated[str, typer.Option("--label", "-l", help="Audit label to report.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the report site into.")],
+    data_dir: DataDir = None,
+    db_url: DbUrl = None,
+    rubric: RubricOpt = None,
+) -> None:
+    """Write the report of one audit: HTML site, scores.csv, criteria.csv and summary.md.
+
+    Example: policyaudit report --label 2026 --out reports-out/2026
+    """
+    try:
+        index = _render(label, out, _settings(data_dir=data_dir, database_url=db_url, rubric=rubric))
+    except PolicyAuditError as exc:
+        _fail(exc)
+    console.print(f"report: {index}")
+
+
+@app.command()
+def show(
+    service: Annotated[str, typer.Argument(help="Service id, as in the targets file.")],
+    label: Annotated[str | None, typer.Option("--label", "-l", help="Audit label [default: the latest].")] = None,
+    data_dir: DataDir = None,
+    db_url: DbUrl = None,
+) -> None:
+    """Show one service's grade with every criterion and its quoted evidence.
+
+    Example: policyaudit show chenguang --label 2026
+    """
+    from pipeline import store
+
+    settings = _settings(data_dir=data_dir, database_url=db_url)
+    try:
+        engine = store.make_engine(settings.db_url)
+        with store.session_scope(engine) as session:
+            runs = store.list_runs(session)
+            if not runs:
+                raise PolicyAuditError("no audits in the database yet; run `policyaudit audit` first")
+            data = store.load_report(session, label or runs[-1].label)
+    except PolicyAuditError as exc:
+        _fail(exc)
+    match = [s for s in data.services if s.target.id == service]
+    if not match:
+        _fail(PolicyAuditError(f"service {service!r} is not in audit {data.label!r}"))
+    s = match[0]
+    console.print(f"[bold]{s.target.name}[/] ({s.target.id}) · audit {data.label} · rubric {data.rubric_id} {data.rubric_version}")
+    if s.score is not None:
+        console.print(f"status {s.status} · score {s.score:.1f} · tier {s.tier} · rank {s.rank}")
+    else:
+        console.print(f"status {s.status} · no grade · reason: {s.reason}")
+    if s.snapshot:
+        console.print(f"snapshot {s.snapshot.final_url or s.snapshot.requested_url} · {s.snapshot.fetched_at:%Y-%m-%d %H:%M} UTC · sha256 {s.snapshot.sha256}")
+    table = Table("criterion", "level", "points", "evidence", show_lines=True)
+    for c in s.criteria:
+        ev = "\n".join(f"“{e.quote[:160]}” [{e.start}:{e.end}] {e.method}" for e in c.evidence) or c.note
+        table.add_row(c.criterion_id, str(c.level), f"{c.points:.1f}/{c.weight:g}", ev)
+    console.print(table)
+
+
+@app.command()
+def runs(data_dir: DataDir = None, db_url: DbUrl = None) -> None:
+    """List the audits in the database.
+
+    Example: policyaudit runs --data-dir audit-data
+    """
+    from pipeline import store
+
+    settings = _settings(data_dir=data_dir, database_url=db_url)
+    engine = store.make_engine(settings.db_url)
+    table = Table("label", "status", "rubric", "services", "assessed", "no policy", "not assessed", "started", "wall s")
+    with store.session_scope(engine) as session:
+        for r in store.list_runs(session):
+            table.add_row(
+                r.label, r.status, f"{r.rubric_id} {r.rubric_version}", str(r.n_targets), str(r.n_assessed),
+                str(r.n_no_policy), str(r.n_not_assessed), f"{r.started_at:%Y-%m-%d %H:%M}", f"{(r.timings or {}).get('wall', 0):.1f}",
+            )
+    console.print(table)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the demo's archive, database and report go.")] = Path("audit-data/demo"),
+    no_prefect: Annotated[bool, typer.Option("--no-prefect", help="Run the stages directly, without Prefect.")] = False,
+) -> None:
+    """Audit nine sample services served on 127.0.0.1 and write the report.
+
+    Example: policyaudit demo --data-dir audit-data/demo
+    """
+    from pipeline.demo import demo_server, write_targets
+
+    start = time.perf_counter()
+    with demo_server() as base_url:
+        targets = write_targets(base_url, data_dir / "targets.csv")
+        # The demo server is on loopback, which the fetcher refuses by default.
+        overrides = _overrides(data_dir=data_dir, allow_private=True)
+        try:
+            summary = _run_flow(targets, "demo", overrides, refresh=True, use_prefect=not no_prefect)
+            _print_run(summary)
+            index = _render("demo", data_dir / "report", Settings(**overrides))
+        except PolicyAuditError as exc:
+            _fail(exc)
+    console.print(f"done in {time.perf_counter() - start:.1f} s")
+    console.print(f"report: {index.resolve()}")
+
+
+@app.command()
+def train(
+    shared_data: Annotated[Path, typer.Option("--data", help="Folder of the labelled corpora.")] = Path("../shared/data"),
+    models_dir: Annotated[Path, typer.Option("--models", help="Where models are written.")] = Path("models"),
+    language: Annotated[list[str] | None, typer.Option("--language", help="en and/or zh [default: both].")] = None,
+) -> None:
+    """Train the segment classifiers and write them with their model card to models/.
+
+    Example: policyaudit train --data ../shared/data --models models
+    """
+    from pipeline.evaluate import format_metrics
+    from pipeline.train import train_models
+
+    metrics = train_models(shared_data, models_dir, tuple(language or ("en", "zh")))
+    console.print(format_metrics(metrics), highlight=False, markup=False)
+
+
+@app.command()
+def evaluate(
+    shared_data: Annotated[Path, typer.Option("--data", help="Folder of the labelled corpora.")] = Path("../shared/data"),
+    models_dir: Annotated[Path, typer.Option("--models", help="Folder of the trained models.")] = Path("models"),
+) -> None:
+    """Evaluate the classifiers (standard OPP-115 split, by-policy split, Chinese split) and write models/metrics.json.
+
+    Example: policyaudit evaluate --data ../shared/data
+    """
+    from pipeline.evaluate import evaluate_models, format_metrics
+
+    metrics = evaluate_models(shared_data, models_dir)
+    console.print(format_metrics(metrics), highlight=False, markup=False)
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """List every setting with its environment variable, default and help.
+
+    Example: POLICYAUDIT_DATA_DIR=/srv/audit policyaudit settings
+    """
+    table = Table("setting", "environment variable", "default", "help")
+    for name, info in Settings.model_fields.items():
+        table.add_row(name, f"POLICYAUDIT_{name.upper()}", str(info.default), info.description or "")
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,89 @@
+"""Prefect flows: they only wire the stages of :mod:`pipeline.audit`.
+
+Tasks are per batch of targets (``Settings.batch_size``), never per sentence.
+Only fetching is retried. The next batch is fetched while the current one is
+graded. Runs without a Prefect server (Prefect starts a temporary one) or
+against ``PREFECT_API_URL`` when it is set.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from pipeline import store
+from pipeline.archive import Archive
+from pipeline.audit import BatchTimings, Classifiers, batches, load_classifiers, plan_audit, process_batch
+from pipeline.fetch import fetch_targets
+from pipeline.records import FetchResult, Rubric, Target
+from pipeline.rubric import load_rubric
+from pipeline.settings import Settings
+from pipeline.targets import load_targets
+
+
+@task(name="fetch-batch", cache_policy=NO_CACHE, retry_delay_seconds=2)
+def fetch_batch(targets: list[Target], settings: Settings) -> tuple[list[FetchResult], float]:
+    start = time.perf_counter()
+    results = fetch_targets(targets, settings, Archive(settings.archive_dir))
+    return results, time.perf_counter() - start
+
+
+@task(name="grade-batch", cache_policy=NO_CACHE)
+def grade_batch(
+    run_id: int,
+    targets: list[Target],
+    results: list[FetchResult],
+    rubric: Rubric,
+    classifiers: Classifiers,
+    settings: Settings,
+) -> tuple[dict[str, int], dict[str, float]]:
+    timings = BatchTimings()
+    engine = store.make_engine(settings.db_url)
+    counts = process_batch(engine, run_id, list(zip(targets, results, strict=True)), rubric, classifiers, timings)
+    engine.dispose()
+    return counts, timings.as_dict()
+
+
+@flow(name="audit", log_prints=False)
+def audit(
+    targets_file: str,
+    label: str,
+    settings_overrides: dict[str, Any] | None = None,
+    refresh: bool = False,
+) -> dict[str, Any]:
+    """Audit every service in ``targets_file`` under ``label``; resumable and idempotent."""
+    wall = time.perf_counter()
+    logger = get_run_logger()
+    settings = Settings(**(settings_overrides or {}))
+    targets = load_targets(targets_file)
+    rubric = load_rubric(settings.rubric)
+    classifiers = load_classifiers(settings)
+    engine = store.make_engine(settings.db_url)
+    plan = plan_audit(engine, targets, label, rubric, classifiers, targets_file, refresh)
+    logger.info("audit %s: %d targets, %d to do, %d already done", label, len(targets), len(plan.todo), plan.skipped)
+    fetch_task = fetch_batch.with_options(retries=settings.fetch_retries)
+    timings: dict[str, float] = {"fetch": 0.0}
+    try:
+        groups = batches(plan.todo, settings.batch_size)
+        pending = fetch_task.submit(groups[0], settings) if groups else None
+        for n, group in enumerate(groups):
+            assert pending is not None
+            results, fetch_s = pending.result()
+            timings["fetch"] += fetch_s
+            pending = fetch_task.submit(groups[n + 1], settings) if n + 1 < len(groups) else None
+            counts, batch_t = grade_batch(plan.run_id, group, results, rubric, classifiers, settings)
+            for k, v in batch_t.items():
+                timings[k] = timings.get(k, 0.0) + v
+            logger.info("batch %d/%d: %s", n + 1, len(groups), counts)
+    except BaseException as exc:
+        with store.session_scope(engine) as session:
+            store.finish_run(session, plan.run_id, timings, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    timings["wall"] = time.perf_counter() - wall
+    with store.session_scope(engine) as session:
+        run = store.finish_run(session, plan.run_id, timings)
+    engine.dispose()
+    return store.run_summary(run)

@@ -1,0 +1,469 @@
+"""Database tables (SQLModel) and the functions that read and write them.
+
+SQLite file by default (``sqlite:///audit-data/audit.db``), PostgreSQL when the
+database URL says so. Tables:
+
+    services            one row per service id (upserted from the targets file)
+    audit_runs          one row per audit label ("2026", "2026-w47"), with rubric and counts
+    snapshots           one fetch per (run, service): URLs, status, outcome, sha256 of the archived body
+    documents           extracted text, content-addressed by the snapshot's sha256 (shared across runs)
+    segments            the segments of a document, with offsets into its text
+    scores              one grade per (run, service): status, score, tier, reason
+    criterion_results   one row per (run, service, criterion), with its evidence as JSON
+
+Writing one service's results is one transaction that replaces what the same run
+held for that service, so re-running or resuming an audit never duplicates rows.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, delete, event, func
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from pipeline.errors import StoreError
+from pipeline.records import (
+    AuditReport,
+    CriterionResult,
+    Evidence,
+    FetchOutcome,
+    FetchResult,
+    Grade,
+    GradeStatus,
+    Level,
+    PolicyText,
+    Segment,
+    ServiceReport,
+    Target,
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Service(SQLModel, table=True):
+    __tablename__ = "services"
+    id: str = Field(primary_key=True, description="Service id from the targets file")
+    name: str
+    kind: str = Field(description="app or site")
+    sector: str = ""
+    region: str = ""
+    policy_url: str | None = None
+    homepage: str | None = None
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class AuditRun(SQLModel, table=True):
+    __tablename__ = "audit_runs"
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(index=True, unique=True, description="Audit label, e.g. 2026")
+    rubric_id: str
+    rubric_version: str
+    rubric_sha256: str = ""
+    model_version: str | None = None
+    status: str = Field(default="running", description="running, completed, failed")
+    started_at: datetime = Field(default_factory=_now)
+    finished_at: datetime | None = None
+    n_targets: int = 0
+    n_assessed: int = 0
+    n_no_policy: int = 0
+    n_not_assessed: int = 0
+    n_reused: int = Field(default=0, description="services skipped because this run already had their result")
+    timings: dict = Field(default_factory=dict, sa_column=Column(JSON), description="seconds per stage")
+    targets_file: str = ""
+    error: str | None = None
+
+
+class Snapshot(SQLModel, table=True):
+    __tablename__ = "snapshots"
+    __table_args__ = (UniqueConstraint("run_id", "service_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="audit_runs.id", index=True)
+    service_id: str = Field(foreign_key="services.id", index=True)
+    requested_url: str
+    final_url: str | None = None
+    status_code: int | None = None
+    content_type: str | None = None
+    fetched_at: datetime
+    sha256: str | None = Field(default=None, index=True, description="archive key of the raw body")
+    size: int = 0
+    encoding: str | None = None
+    outcome: str
+    error: str | None = None
+    discovery_path: list = Field(default_factory=list, sa_column=Column(JSON))
+    elapsed_s: float = 0.0
+
+
+class Document(SQLModel, table=True):
+    __tablename__ = "documents"
+    sha256: str = Field(primary_key=True, description="sha256 of the raw body this text was extracted from")
+    language: str
+    title: str | None = None
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    n_segments: int = 0
+    created_at: datetime = Field(default_factory=_now)
+
+
+class SegmentRow(SQLModel, table=True):
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("sha256", "idx"),)
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(foreign_key="documents.sha256", index=True)
+    idx: int
+    start: int
+    end: int
+    kind: str
+    heading: str | None = None
+    text: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Score(SQLModel, table=True):
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("run_id", "service_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="audit_runs.id", index=True)
+    service_id: str = Field(foreign_key="services.id", index=True)
+    snapshot_id: int | None = Field(default=None, foreign_key="snapshots.id")
+    status: str = Field(description="assessed, no_policy, not_assessed")
+    score: float | None = None
+    tier: str | None = None
+    reason: str = ""
+    rubric_id: str
+    rubric_version: str
+    model_version: str | None = None
+    graded_at: datetime = Field(default_factory=_now)
+
+
+class CriterionRow(SQLModel, table=True):
+    __tablename__ = "criterion_results"
+    __table_args__ = (UniqueConstraint("run_id", "service_id", "criterion_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="audit_runs.id", index=True)
+    service_id: str = Field(foreign_key="services.id", index=True)
+    criterion_id: str
+    level: str
+    points: float
+    weight: float
+    method: str
+    note: str = ""
+    evidence: list = Field(default_factory=list, sa_column=Column(JSON))
+
+
+# ----------------------------------------------------------------- engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def make_engine(url: str, retries: int = 3, retry_delay: float = 1.0) -> Engine:
+    """Engine for ``url`` with tables created. Retries a locked/unreachable database, then raises StoreError."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    last: Exception | None = None
+    for attempt in range(retries):
+        try:
+            SQLModel.metadata.create_all(engine)
+            return engine
+        except OperationalError as exc:
+            last = exc
+            time.sleep(retry_delay * (attempt + 1))
+    raise StoreError(f"cannot use the database {engine.url!r} after {retries} attempts: {last}")
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+# ----------------------------------------------------------------- writes
+
+
+def upsert_services(session: Session, targets: Sequence[Target]) -> None:
+    existing = {s.id: s for s in session.exec(select(Service).where(Service.id.in_([t.id for t in targets])))}
+    for t in targets:
+        row = existing.get(t.id) or Service(id=t.id, name=t.name, kind=t.kind)
+        row.name, row.kind, row.sector, row.region = t.name, t.kind, t.sector, t.region
+        row.policy_url, row.homepage, row.updated_at = t.policy_url, t.homepage, _now()
+        session.add(row)
+    session.commit()
+
+
+def start_run(
+    session: Session,
+    label: str,
+    rubric_id: str,
+    rubric_version: str,
+    rubric_sha256: str,
+    model_version: str | None,
+    n_targets: int,
+    targets_file: str,
+) -> AuditRun:
+    """Create the run for ``label``, or reopen it (resume) when it exists with the same rubric version."""
+    run = session.exec(select(AuditRun).where(AuditRun.label == label)).first()
+    if run is not None:
+        if (run.rubric_id, run.rubric_version) != (rubric_id, rubric_version):
+            raise StoreError(
+                f"audit {label!r} was graded with rubric {run.rubric_id} {run.rubric_version}; "
+                f"use a new label to grade with {rubric_id} {rubric_version}"
+            )
+        run.status = "running"
+        run.finished_at = None
+        run.error = None
+    else:
+        run = AuditRun(label=label, rubric_id=rubric_id, rubric_version=rubric_version)
+    run.rubric_sha256 = rubric_sha256
+    run.model_version = model_version
+    run.n_targets = max(run.n_targets, n_targets)
+    run.targets_file = targets_file
+    session.add(run)
+    session.commit()
+    session.refresh(run)
+    return run
+
+
+def completed_service_ids(session: Session, run_id: int) -> set[str]:
+    return set(session.exec(select(Score.service_id).where(Score.run_id == run_id)))
+
+
+def save_document(session: Session, sha256: str, policy: PolicyText, segments: Sequence[Segment]) -> None:
+    """Store extracted text and segments once per content hash (no-op if present)."""
+    if session.get(Document, sha256) is not None:
+        return
+    session.add(Document(sha256=sha256, language=policy.language, title=policy.title, text=policy.text, n_segments=len(segments)))
+    session.flush()
+    session.add_all(
+        SegmentRow(sha256=sha256, idx=s.index, start=s.start, end=s.end, kind=s.kind, heading=s.heading, text=s.text)
+        for s in segments
+    )
+
+
+def load_document(session: Session, sha256: str) -> tuple[PolicyText, list[Segment]] | None:
+    doc = session.get(Document, sha256)
+    if doc is None:
+        return None
+    rows = session.exec(select(SegmentRow).where(SegmentRow.sha256 == sha256).order_by(SegmentRow.idx)).all()
+    policy = PolicyText(text=doc.text, language=doc.language, title=doc.title)  # type: ignore[arg-type]
+    segs = [Segment(index=r.idx, start=r.start, end=r.end, text=r.text, kind=r.kind, heading=r.heading) for r in rows]  # type: ignore[arg-type]
+    return policy, segs
+
+
+def save_result(
+    session: Session,
+    run_id: int,
+    target: Target,
+    fetch: FetchResult,
+    grade: Grade,
+    policy: PolicyText | None = None,
+    segments: Sequence[Segment] = (),
+) -> None:
+    """Write one service's snapshot, document, score and criteria in one transaction, replacing earlier ones of this run."""
+    try:
+        for table in (CriterionRow, Score, Snapshot):
+            session.exec(delete(table).where(table.run_id == run_id, table.service_id == target.id))  # type: ignore[attr-defined]
+        snap = Snapshot(
+            run_id=run_id,
+            service_id=target.id,
+            requested_url=fetch.requested_url,
+            final_url=fetch.final_url,
+            status_code=fetch.status_code,
+            content_type=fetch.content_type,
+            fetched_at=fetch.fetched_at,
+            sha256=fetch.sha256,
+            size=fetch.size,
+            encoding=fetch.encoding,
+            outcome=str(fetch.outcome),
+            error=fetch.error,
+            discovery_path=list(fetch.discovery_path),
+            elapsed_s=fetch.elapsed_s,
+        )
+        session.add(snap)
+        if policy is not None and fetch.sha256:
+            save_document(session, fetch.sha256, policy, segments)
+        session.flush()
+        session.add(
+            Score(
+                run_id=run_id,
+                service_id=target.id,
+                snapshot_id=snap.id,
+                status=str(grade.status),
+                score=grade.score,
+                tier=grade.tier,
+                reason=grade.reason,
+                rubric_id=grade.rubric_id,
+                rubric_version=grade.rubric_version,
+                model_version=grade.model_version,
+            )
+        )
+        for c in grade.criteria:
+            session.add(
+                CriterionRow(
+                    run_id=run_id,
+                    service_id=target.id,
+                    criterion_id=c.criterion_id,
+                    level=str(c.level),
+                    points=c.points,
+                    weight=c.weight,
+                    method=c.method,
+                    note=c.note,
+                    evidence=[asdict(e) for e in c.evidence],
+                )
+            )
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+
+
+def finish_run(session: Session, run_id: int, timings: dict[str, float], status: str = "completed", error: str | None = None) -> AuditRun:
+    run = session.get(AuditRun, run_id)
+    assert run is not None
+    counts = dict(
+        session.exec(select(Score.status, func.count()).where(Score.run_id == run_id).group_by(Score.status)).all()
+    )
+    run.n_assessed = counts.get(GradeStatus.ASSESSED.value, 0)
+    run.n_no_policy = counts.get(GradeStatus.NO_POLICY.value, 0)
+    run.n_not_assessed = counts.get(GradeStatus.NOT_ASSESSED.value, 0)
+    merged = dict(run.timings or {})
+    for k, v in timings.items():
+        merged[k] = round(merged.get(k, 0.0) + v, 3) if k != "wall" else round(v, 3)
+    run.timings = merged
+    run.status = status
+    run.error = error
+    run.finished_at = _now()
+    session.add(run)
+    session.commit()
+    session.refresh(run)
+    return run
+
+
+# ----------------------------------------------------------------- reads
+
+
+def get_run(session: Session, label: str) -> AuditRun:
+    run = session.exec(select(AuditRun).where(AuditRun.label == label)).first()
+    if run is None:
+        labels = ", ".join(session.exec(select(AuditRun.label).order_by(AuditRun.id))) or "none yet"
+        raise StoreError(f"no audit labelled {label!r} in the database (audits: {labels})")
+    return run
+
+
+def list_runs(session: Session) -> list[AuditRun]:
+    return list(session.exec(select(AuditRun).order_by(AuditRun.id)))
+
+
+def _criteria_from_rows(rows: Sequence[CriterionRow]) -> tuple[CriterionResult, ...]:
+    return tuple(
+        CriterionResult(
+            criterion_id=r.criterion_id,
+            level=Level(r.level),
+            points=r.points,
+            weight=r.weight,
+            method=r.method,
+            note=r.note,
+            evidence=tuple(Evidence(**e) for e in (r.evidence or [])),
+        )
+        for r in rows
+    )
+
+
+def _snapshot_record(s: Snapshot) -> FetchResult:
+    return FetchResult(
+        requested_url=s.requested_url,
+        outcome=FetchOutcome(s.outcome),
+        fetched_at=s.fetched_at,
+        final_url=s.final_url,
+        status_code=s.status_code,
+        content_type=s.content_type,
+        sha256=s.sha256,
+        size=s.size,
+        encoding=s.encoding,
+        error=s.error,
+        discovery_path=tuple(s.discovery_path or ()),
+        elapsed_s=s.elapsed_s,
+    )
+
+
+def rank_scores(scores: Sequence[tuple[str, float | None]]) -> dict[str, int]:
+    """Competition ranking ("1224") of graded services by score, best first; ungraded get no rank."""
+    graded = sorted((s for s in scores if s[1] is not None), key=lambda s: -s[1])  # type: ignore[operator]
+    ranks: dict[str, int] = {}
+    prev: float | None = None
+    rank = 0
+    for i, (sid, score) in enumerate(graded, start=1):
+        if score != prev:
+            rank, prev = i, score
+        ranks[sid] = rank
+    return ranks
+
+
+def load_report(session: Session, label: str, with_text: bool = True) -> AuditReport:
+    """Everything the report needs for one audit, services ordered by rank."""
+    run = get_run(session, label)
+    scores = session.exec(select(Score).where(Score.run_id == run.id)).all()
+    services = {s.id: s for s in session.exec(select(Service).where(Service.id.in_([sc.service_id for sc in scores])))}
+    snaps = {s.id: s for s in session.exec(select(Snapshot).where(Snapshot.run_id == run.id))}
+    crit_rows: dict[str, list[CriterionRow]] = {}
+    for row in session.exec(select(CriterionRow).where(CriterionRow.run_id == run.id).order_by(CriterionRow.id)):
+        crit_rows.setdefault(row.service_id, []).append(row)
+    ranks = rank_scores([(sc.service_id, sc.score if sc.status != GradeStatus.NOT_ASSESSED.value else None) for sc in scores])
+    out: list[ServiceReport] = []
+    for sc in scores:
+        svc = services[sc.service_id]
+        snap = snaps.get(sc.snapshot_id) if sc.snapshot_id else None
+        doc = session.get(Document, snap.sha256) if (with_text and snap and snap.sha256) else None
+        out.append(
+            ServiceReport(
+                target=Target(
+                    id=svc.id, name=svc.name, kind=svc.kind, sector=svc.sector, region=svc.region,  # type: ignore[arg-type]
+                    policy_url=svc.policy_url, homepage=svc.homepage,
+                ),
+                status=GradeStatus(sc.status),
+                score=sc.score,
+                tier=sc.tier,
+                rank=ranks.get(sc.service_id),
+                reason=sc.reason,
+                criteria=_criteria_from_rows(crit_rows.get(sc.service_id, [])),
+                snapshot=_snapshot_record(snap) if snap else None,
+                archive_path=(f"{snap.sha256[:2]}/{snap.sha256[2:]}" if snap and snap.sha256 else None),
+                text=doc.text if doc else None,
+                language=doc.language if doc else None,  # type: ignore[arg-type]
+            )
+        )
+    out.sort(key=lambda r: (r.rank is None, r.rank or 0, r.target.name, r.target.id))
+    return AuditReport(
+        label=run.label,
+        rubric_id=run.rubric_id,
+        rubric_version=run.rubric_version,
+        model_version=run.model_version,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        status=run.status,
+        services=tuple(out),
+    )
+
+
+def run_summary(run: AuditRun) -> dict[str, Any]:
+    data = run.model_dump()
+    data["timings"] = json.loads(json.dumps(run.timings or {}))
+    return data

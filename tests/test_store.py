@@ -1,0 +1,103 @@
+"""Store: real SQLite files; writing a service twice replaces, never duplicates; ranks tie fairly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from pipeline import store
+from pipeline.errors import StoreError
+from pipeline.records import (
+    CriterionResult,
+    Evidence,
+    FetchOutcome,
+    FetchResult,
+    Grade,
+    GradeStatus,
+    Level,
+    PolicyText,
+    Segment,
+    Target,
+)
+
+TEXT = "We keep your data for 30 days. Contact privacy@example.org."
+
+
+def _target(i: str) -> Target:
+    return Target(id=i, name=f"Service {i}", kind="site", sector="news", policy_url=f"https://{i}.example/privacy")
+
+
+def _fetch(sha: str | None, outcome: FetchOutcome = FetchOutcome.OK) -> FetchResult:
+    return FetchResult(requested_url="https://x.example/p", outcome=outcome, fetched_at=datetime.now(UTC), sha256=sha, size=len(TEXT))
+
+
+def _grade(score: float | None, status: GradeStatus = GradeStatus.ASSESSED) -> Grade:
+    ev = Evidence(segment_index=0, start=0, end=30, quote=TEXT[:30], method="retention_period.v1")
+    crit = CriterionResult("retention_period", Level.FULL, 6.0, 6.0, "retention_period.v1", (ev,))
+    return Grade(status=status, rubric_id="transparency", rubric_version="1.0.0", score=score, tier="low" if score is not None else None, criteria=(crit,) if score else ())
+
+
+@pytest.fixture
+def engine(tmp_path: Path):
+    eng = store.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    yield eng
+    eng.dispose()
+
+
+def _run(engine, label: str = "2026") -> int:
+    with store.session_scope(engine) as s:
+        store.upsert_services(s, [_target(x) for x in "abcd"])
+        return store.start_run(s, label, "transparency", "1.0.0", "sha", None, 4, "t.csv").id  # type: ignore[return-value]
+
+
+def test_saving_a_service_twice_keeps_one_row_per_table(engine) -> None:
+    run_id = _run(engine)
+    policy = PolicyText(text=TEXT, language="en")
+    segs = [Segment(0, 0, 30, TEXT[:30]), Segment(1, 31, len(TEXT), TEXT[31:])]
+    with store.session_scope(engine) as s:
+        for _ in range(2):
+            store.save_result(s, run_id, _target("a"), _fetch("ab" * 32), _grade(40.0), policy, segs)
+        for table in (store.Snapshot, store.Score, store.CriterionRow, store.Document):
+            assert s.exec(select(func.count()).select_from(table)).one() == 1, table.__name__
+        assert s.exec(select(func.count()).select_from(store.SegmentRow)).one() == 2
+        assert store.completed_service_ids(s, run_id) == {"a"}
+
+
+def test_reopening_a_label_resumes_the_same_run(engine) -> None:
+    first = _run(engine)
+    assert _run(engine) == first
+    with store.session_scope(engine) as s:
+        with pytest.raises(StoreError, match="use a new label"):
+            store.start_run(s, "2026", "transparency", "2.0.0", "sha", None, 4, "t.csv")
+
+
+def test_report_ranks_ties_together_and_lists_ungraded_last(engine) -> None:
+    run_id = _run(engine)
+    with store.session_scope(engine) as s:
+        store.save_result(s, run_id, _target("a"), _fetch("aa" * 32), _grade(50.0))
+        store.save_result(s, run_id, _target("b"), _fetch("bb" * 32), _grade(70.0))
+        store.save_result(s, run_id, _target("c"), _fetch("cc" * 32), _grade(50.0))
+        store.save_result(s, run_id, _target("d"), _fetch(None, FetchOutcome.TIMEOUT), _grade(None, GradeStatus.NOT_ASSESSED))
+        store.finish_run(s, run_id, {"fetch": 1.0, "wall": 2.0})
+        report = store.load_report(s, "2026")
+        run = store.get_run(s, "2026")
+    assert [(x.target.id, x.rank) for x in report.services] == [("b", 1), ("a", 2), ("c", 2), ("d", None)]
+    assert (run.n_assessed, run.n_not_assessed, run.status) == (3, 1, "completed")
+    a = report.services[1]
+    assert a.criteria[0].evidence[0].quote == TEXT[:30] and a.criteria[0].level == Level.FULL
+    assert a.archive_path == "aa/" + "aa" * 31
+
+
+def test_unknown_label_lists_known_ones(engine) -> None:
+    _run(engine, "2025")
+    with store.session_scope(engine) as s, pytest.raises(StoreError, match="audits: 2025"):
+        store.get_run(s, "2031")
+
+
+def test_unreachable_database_gives_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="cannot use the database"):
+        store.make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", retries=2, retry_delay=0.01)
