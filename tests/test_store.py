@@ -41,9 +41,10 @@ def _grade(score: float | None, status: GradeStatus = GradeStatus.ASSESSED) -> G
     return Grade(status=status, rubric_id="transparency", rubric_version="1.0.0", score=score, tier="low" if score is not None else None, criteria=(crit,) if score else ())
 
 
-@pytest.fixture
-def engine(tmp_path: Path):
-    eng = store.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'a.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    eng = store.make_engine(url)
     yield eng
     eng.dispose()
 
