@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -103,20 +103,46 @@ def _failed_grade(rubric: Rubric, reason: str) -> Grade:
     return Grade(status=GradeStatus.NOT_ASSESSED, rubric_id=rubric.id, rubric_version=rubric.version, reason=reason)
 
 
+@dataclass(frozen=True)
+class Assessed:
+    grade: Grade
+    policy: PolicyText | None = None
+    segments: list[Segment] = field(default_factory=list)
+    reused_from_run: int | None = None  # the grade of identical content was taken from this run
+
+
 def grade_fetched(
     fetched: Sequence[tuple[Target, FetchResult]],
     rubric: Rubric,
     classifiers: Classifiers,
     timings: BatchTimings | None = None,
-) -> list[tuple[Grade, PolicyText | None, list[Segment]]]:
-    """Read, segment, classify and grade a batch. Never raises for one service's failure."""
+    known_docs: Mapping[str, tuple[PolicyText, list[Segment]]] | None = None,
+    known_grades: Mapping[str, tuple[Grade, int]] | None = None,
+) -> list[Assessed]:
+    """Read, segment, classify and grade a batch. Never raises for one service's failure.
+
+    Content already read (``known_docs``, by sha256) is not read or segmented again;
+    content already graded with this rubric and model (``known_grades``) is not graded again.
+    """
     t = timings or BatchTimings()
+    known_docs = known_docs or {}
+    known_grades = known_grades or {}
     policies: dict[int, PolicyText] = {}
+    pre_segmented: dict[int, list[Segment]] = {}
     out: list[tuple[Grade, PolicyText | None, list[Segment]] | None] = [None] * len(fetched)
+    reused: dict[int, int] = {}
     start = time.perf_counter()
     for i, (target, fetch) in enumerate(fetched):
         if fetch.outcome != FetchOutcome.OK:
             out[i] = (grade_missing(rubric, fetch.outcome, fetch.error or str(fetch.outcome)), None, [])
+            continue
+        if fetch.sha256 in known_docs:
+            policy, segs = known_docs[fetch.sha256]
+            if fetch.sha256 in known_grades:
+                g, run_id = known_grades[fetch.sha256]
+                out[i], reused[i] = (g, policy, segs), run_id
+                continue
+            policies[i], pre_segmented[i] = policy, segs
             continue
         try:
             policies[i] = read_policy(fetch)
@@ -127,17 +153,18 @@ def grade_fetched(
 
     start = time.perf_counter()
     idx = list(policies)
+    fresh = [i for i in idx if i not in pre_segmented]
     try:
-        seg_lists = segment_many([policies[i] for i in idx])
+        seg_lists = segment_many([policies[i] for i in fresh])
     except Exception:  # noqa: BLE001 - fall back to one at a time to isolate the bad one
         seg_lists = []
-        for i in idx:
+        for i in fresh:
             try:
                 seg_lists.append(segment_many([policies[i]])[0])
             except Exception as exc:  # noqa: BLE001
                 seg_lists.append([])
                 out[i] = (_failed_grade(rubric, f"could not segment the policy: {type(exc).__name__}: {exc}"), policies[i], [])
-    segments = dict(zip(idx, seg_lists, strict=True))
+    segments = {**dict(zip(fresh, seg_lists, strict=True)), **pre_segmented}
     t.segment += time.perf_counter() - start
 
     start = time.perf_counter()
@@ -175,7 +202,7 @@ def grade_fetched(
             g = _failed_grade(rubric, f"could not grade the policy: {type(exc).__name__}: {exc}")
         out[i] = (g, policy, segs)
     t.grade += time.perf_counter() - start
-    return [o for o in out if o is not None]
+    return [Assessed(o[0], o[1], o[2], reused.get(i)) for i, o in enumerate(out) if o is not None]
 
 
 def process_batch(
@@ -188,13 +215,33 @@ def process_batch(
 ) -> dict[str, int]:
     """Grade a fetched batch and store every result. Returns counts by grade status."""
     t = timings or BatchTimings()
-    graded = grade_fetched(fetched, rubric, classifiers, t)
+    start = time.perf_counter()
+    shas = {f.sha256 for _, f in fetched if f.outcome == FetchOutcome.OK and f.sha256}
+    known_docs: dict[str, tuple[PolicyText, list[Segment]]] = {}
+    known_grades: dict[str, tuple[Grade, int]] = {}
+    with store.session_scope(engine) as session:
+        previous = store.previous_snapshots(session, run_id, [tg.id for tg, _ in fetched])
+        for sha in shas:
+            doc = store.load_document(session, sha)
+            if doc is None:
+                continue
+            known_docs[sha] = doc
+            found = store.reusable_grade(session, sha, rubric.id, rubric.version, classifiers.version)
+            if found is not None:
+                known_grades[sha] = found
+    t.store += time.perf_counter() - start
+    graded = grade_fetched(fetched, rubric, classifiers, t, known_docs, known_grades)
     start = time.perf_counter()
     counts: dict[str, int] = {}
     with store.session_scope(engine) as session:
-        for (target, fetch), (g, policy, segs) in zip(fetched, graded, strict=True):
-            store.save_result(session, run_id, target, fetch, g, policy, segs)
-            counts[str(g.status)] = counts.get(str(g.status), 0) + 1
+        for (target, fetch), a in zip(fetched, graded, strict=True):
+            store.save_result(
+                session, run_id, target, fetch, a.grade, a.policy, a.segments,
+                previous_sha256=previous.get(target.id), reused_from_run=a.reused_from_run,
+            )
+            counts[str(a.grade.status)] = counts.get(str(a.grade.status), 0) + 1
+            if a.reused_from_run is not None:
+                counts["reused"] = counts.get("reused", 0) + 1
     t.store += time.perf_counter() - start
     return counts
 

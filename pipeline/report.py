@@ -45,7 +45,6 @@ from urllib.parse import urlsplit
 import jinja2
 from markupsafe import Markup, escape
 
-import pipeline
 from pipeline.errors import PolicyAuditError
 from pipeline.records import (
     AuditReport,
@@ -56,8 +55,12 @@ from pipeline.records import (
     ServiceReport,
     Tier,
 )
+from pipeline.settings import VERSION
 
-TEMPLATES_DIR = Path(pipeline.__file__).resolve().parent.parent / "reports"
+# The repo's reports/ directory, beside the package (Path(pipeline.__file__).parent.parent; this
+# module's own path is used because an editable install can make ``pipeline`` a namespace package
+# with no __file__ when imported from outside the checkout).
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "reports"
 STATIC_DIR = TEMPLATES_DIR / "static"
 
 Lang = Literal["zh", "en"]
@@ -360,8 +363,9 @@ def render_report(
         encoding="utf-8",
     )
     service_tpl = env.get_template("service.html.j2")
+    rows = {row.svc.target.id: row for row in index_view.ranked + index_view.not_assessed}
     for svc in report.services:
-        page = _service_view(svc, rubric, index_view, snapshots.get(svc.target.id))
+        page = _service_view(rows[svc.target.id], rubric, index_view.graded_count, snapshots.get(svc.target.id))
         (out_dir / "services" / f"{names[svc.target.id]}.html").write_text(
             service_tpl.render(root="../", page=page, **common), encoding="utf-8"
         )
@@ -413,7 +417,7 @@ def _fmt_number(value: float) -> str:
 
 
 def _version() -> str:
-    return f"policyaudit {pipeline.__version__}"
+    return f"policyaudit {VERSION}"
 
 
 # ---------------------------------------------------------------- internals: views
@@ -424,7 +428,8 @@ class _TierView:
     id: str
     zh: str
     en: str
-    css: str  # "t0" best ... "tN" worst; "tx" unknown
+    css: str  # "t0" best ... "t4" worst; "tx" unknown
+    order: int  # position in the rubric, best first; 99 for an unknown tier id
 
 
 @dataclass(frozen=True)
@@ -451,8 +456,8 @@ def _tier_view(rubric: Rubric, tier_id: str | None) -> _TierView | None:
         return None
     for i, t in enumerate(rubric.tiers):
         if t.id == tier_id:
-            return _TierView(t.id, t.name.zh, t.name.en, f"t{_tier_scale(i, len(rubric.tiers))}")
-    return _TierView(tier_id, tier_id, tier_id, "tx")
+            return _TierView(t.id, t.name.zh, t.name.en, f"t{_tier_scale(i, len(rubric.tiers))}", i)
+    return _TierView(tier_id, tier_id, tier_id, "tx", 99)
 
 
 def _tier_scale(index: int, count: int) -> int:
@@ -678,10 +683,8 @@ def _criterion_views(
     return tuple(views)
 
 
-def _service_view(
-    svc: ServiceReport, rubric: Rubric, index_view: _IndexView, local_snapshot: str | None
-) -> _ServicePage:
-    row = next(r for r in index_view.ranked + index_view.not_assessed if r.svc is svc)
+def _service_view(row: _Row, rubric: Rubric, graded_count: int, local_snapshot: str | None) -> _ServicePage:
+    svc = row.svc
     marks = _plan_marks(svc.text, svc.criteria) if svc.text else {}
     names = {c.id: f"{c.name.zh} / {c.name.en}" for c in rubric.criteria}
     text_html = None
@@ -720,7 +723,7 @@ def _service_view(
     live = live or svc.target.policy_url or svc.target.homepage
     return _ServicePage(
         row=row,
-        rank_of=index_view.graded_count,
+        rank_of=graded_count,
         criteria=_criterion_views(svc, rubric, marks),
         text_html=text_html,
         highlighted=len(marks),

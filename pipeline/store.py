@@ -102,6 +102,8 @@ class Snapshot(SQLModel, table=True):
     error: str | None = None
     discovery_path: list = Field(default_factory=list, sa_column=Column(JSON))
     elapsed_s: float = 0.0
+    previous_sha256: str | None = Field(default=None, description="sha256 of this service's snapshot in the previous audit")
+    changed: bool | None = Field(default=None, description="content differs from the previous audit; None if no previous")
 
 
 class Document(SQLModel, table=True):
@@ -142,6 +144,7 @@ class Score(SQLModel, table=True):
     rubric_version: str
     model_version: str | None = None
     graded_at: datetime = Field(default_factory=_now)
+    reused_from_run: int | None = Field(default=None, description="run whose grade of the same content was reused")
 
 
 class CriterionRow(SQLModel, table=True):
@@ -276,6 +279,8 @@ def save_result(
     grade: Grade,
     policy: PolicyText | None = None,
     segments: Sequence[Segment] = (),
+    previous_sha256: str | None = None,
+    reused_from_run: int | None = None,
 ) -> None:
     """Write one service's snapshot, document, score and criteria in one transaction, replacing earlier ones of this run."""
     try:
@@ -296,6 +301,8 @@ def save_result(
             error=fetch.error,
             discovery_path=list(fetch.discovery_path),
             elapsed_s=fetch.elapsed_s,
+            previous_sha256=previous_sha256,
+            changed=None if previous_sha256 is None else previous_sha256 != fetch.sha256,
         )
         session.add(snap)
         if policy is not None and fetch.sha256:
@@ -313,6 +320,7 @@ def save_result(
                 rubric_id=grade.rubric_id,
                 rubric_version=grade.rubric_version,
                 model_version=grade.model_version,
+                reused_from_run=reused_from_run,
             )
         )
         for c in grade.criteria:
@@ -333,6 +341,48 @@ def save_result(
     except Exception:
         session.rollback()
         raise
+
+
+def previous_snapshots(session: Session, run_id: int, service_ids: Sequence[str]) -> dict[str, str | None]:
+    """For each service, the sha256 of its snapshot in the most recent other audit (None if it had no body)."""
+    rows = session.exec(
+        select(Snapshot.service_id, Snapshot.sha256, Snapshot.run_id)
+        .where(Snapshot.run_id != run_id, Snapshot.service_id.in_(list(service_ids)))  # type: ignore[attr-defined]
+        .order_by(Snapshot.run_id)
+    ).all()
+    return {sid: sha for sid, sha, _ in rows}  # later runs overwrite earlier ones
+
+
+def reusable_grade(
+    session: Session, sha256: str, rubric_id: str, rubric_version: str, model_version: str | None
+) -> tuple[Grade, int] | None:
+    """A stored grade of exactly this content with the same rubric and model version, and its run id."""
+    row = session.exec(
+        select(Score, Snapshot)
+        .join(Snapshot, Score.snapshot_id == Snapshot.id)  # type: ignore[arg-type]
+        .where(
+            Snapshot.sha256 == sha256,
+            Score.rubric_id == rubric_id,
+            Score.rubric_version == rubric_version,
+            Score.model_version == model_version if model_version is not None else Score.model_version.is_(None),  # type: ignore[union-attr]
+            Score.status == GradeStatus.ASSESSED.value,
+        )
+        .order_by(Score.id.desc())  # type: ignore[union-attr]
+    ).first()
+    if row is None:
+        return None
+    score, _snap = row
+    crit = session.exec(
+        select(CriterionRow)
+        .where(CriterionRow.run_id == score.run_id, CriterionRow.service_id == score.service_id)
+        .order_by(CriterionRow.id)
+    ).all()
+    grade = Grade(
+        status=GradeStatus(score.status), rubric_id=score.rubric_id, rubric_version=score.rubric_version,
+        score=score.score, tier=score.tier, criteria=_criteria_from_rows(crit), reason=score.reason,
+        model_version=score.model_version,
+    )
+    return grade, score.run_id
 
 
 def finish_run(session: Session, run_id: int, timings: dict[str, float], status: str = "completed", error: str | None = None) -> AuditRun:
