@@ -4,6 +4,7 @@ SQLite file by default (``sqlite:///audit-data/audit.db``), PostgreSQL when the
 database URL says so. Tables:
 
     services            one row per service id (upserted from the targets file)
+    overrides           a reviewer's correction of one criterion in one audit (kept across re-runs)
     audit_runs          one row per audit label ("2026", "2026-w47"), with rubric and counts
     snapshots           one fetch per (run, service): URLs, status, outcome, sha256 of the archived body
     documents           extracted text, content-addressed by the snapshot's sha256 (shared across runs)
@@ -160,6 +161,21 @@ class CriterionRow(SQLModel, table=True):
     method: str
     note: str = ""
     evidence: list = Field(default_factory=list, sa_column=Column(JSON))
+
+
+class Override(SQLModel, table=True):
+    """A reviewer's correction of one criterion's result in one audit. Survives re-runs of the audit."""
+
+    __tablename__ = "overrides"
+    __table_args__ = (UniqueConstraint("run_id", "service_id", "criterion_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="audit_runs.id", index=True)
+    service_id: str = Field(foreign_key="services.id", index=True)
+    criterion_id: str
+    level: str = Field(description="full, partial or none, as set by the reviewer")
+    note: str = Field(description="why the reviewer changed it")
+    reviewer: str = ""
+    created_at: datetime = Field(default_factory=_now)
 
 
 # ----------------------------------------------------------------- engine
