@@ -60,13 +60,15 @@ _ALIASES: dict[str, str] = {
     "ascii": "cp1252",
     "ansi_x3.4-1968": "cp1252",
 }
+_MULTIBYTE = {"gb18030", "big5hkscs", "big5", "cp950", "shift_jis", "cp932", "euc_jp", "euc_kr", "cp949",
+              "iso2022_jp", "iso2022_kr", "hz", "utf-16", "utf-32"}
 # Labels servers send by default without knowing; a meta tag beats them.
 _WEAK = {"cp1252"}
 
 _BOMS: tuple[tuple[bytes, str, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32-le", "utf-32-le"),  # before UTF-16 LE: it starts the same
     (codecs.BOM_UTF32_BE, "utf-32-be", "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8-sig", "utf-8"),
+    (codecs.BOM_UTF8, "utf-8", "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16-be"),
 )
@@ -127,7 +129,7 @@ def decode_body(body: bytes, content_type: str | None) -> tuple[str, str]:
     """Decode ``body`` to text; return ``(text, codec used)``. Never raises."""
     for bom, codec, name in _BOMS:
         if body.startswith(bom):
-            text = _strict(body, codec)
+            text = _strict(body[len(bom):], codec)
             if text is not None:
                 return text, name
             break
@@ -138,24 +140,25 @@ def decode_body(body: bytes, content_type: str | None) -> tuple[str, str]:
         meta = "utf-8"  # WHATWG: a meta tag readable as ASCII cannot mean UTF-16
     has_high = any(b >= 0x80 for b in body)
 
-    order: list[str] = []
-    if header is not None and header in _WEAK and has_high:
-        # a default latin-1 header loses to a meta tag, then to valid UTF-8
-        order += [c for c in (meta, "utf-8", header) if c]
-    else:
-        order += [c for c in (header, meta, "utf-8") if c]
+    weak = header is not None and header in _WEAK and has_high
+    # a default latin-1 header loses to a meta tag, to valid UTF-8 and to detection
+    order = [meta, "utf-8"] if weak else [header, meta, "utf-8"]
     seen: set[str] = set()
     for codec in order:
-        if codec in seen:
+        if codec is None or codec in seen:
             continue
         seen.add(codec)
         text = _strict(body, codec)
         if text is not None:
             return text, codec
 
-    detected = _detect(body)
-    if detected is not None:
-        return detected
+    detected = _detect(body) if has_high else None
+    if detected is not None and (not weak or detected[1] in _MULTIBYTE):
+        return detected  # a weak header only loses to a multi-byte (CJK) guess
+    if weak and header is not None:
+        text = _strict(body, header)
+        if text is not None:
+            return text, header
     return body.decode("utf-8", errors="replace"), "utf-8"
 
 
