@@ -145,17 +145,20 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
-def _compile_all(patterns: Sequence[str]) -> list[re.Pattern[str]]:
-    return [compile_pattern(p) for p in patterns]
+@lru_cache(maxsize=1024)
+def _compile_union(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex matching any of ``patterns`` (leftmost match wins), or None when empty."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
-def _search_any(pats: Sequence[re.Pattern[str]], text: str) -> re.Match[str] | None:
-    best: re.Match[str] | None = None
-    for p in pats:
-        m = p.search(text)
-        if m and (best is None or m.start() < best.start()):
-            best = m
-    return best
+def _union(patterns: Sequence[str] | None) -> re.Pattern[str] | None:
+    return _compile_union(tuple(patterns or ()))
+
+
+def _search(pattern: re.Pattern[str] | None, text: str) -> re.Match[str] | None:
+    return pattern.search(text) if pattern is not None else None
 
 
 @dataclass(frozen=True)
@@ -218,7 +221,7 @@ def _finish(
     """Merge rule hits with classifier hits, pick the level and the best evidence."""
     method = criterion.check
     by_seg_full = {h.seg for h in hits if h.level is Level.FULL}
-    first_hit = {}
+    first_hit: dict[int, _Hit] = {}
     for h in sorted(hits, key=lambda h: (h.rank, h.seg)):
         first_hit.setdefault(h.seg, h)
     all_hits = list(hits)
@@ -278,9 +281,9 @@ def _finish(
     )
 
 
-def _lang_patterns(criterion: Criterion, lang: str) -> tuple[list[re.Pattern[str]], list[re.Pattern[str]]]:
+def _lang_patterns(criterion: Criterion, lang: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
     spec = (criterion.params.get("patterns") or {}).get(lang) or {}
-    return _compile_all(spec.get("full") or []), _compile_all(spec.get("partial") or [])
+    return _union(spec.get("full")), _union(spec.get("partial"))
 
 
 # ---------------------------------------------------------------- checks
@@ -310,33 +313,35 @@ def policy_exists_v1(criterion: Criterion, ctx: GradingContext) -> CriterionResu
 def lexicon_v1(criterion: Criterion, ctx: GradingContext) -> CriterionResult:
     """Patterns of the policy's language decide the level.
 
-    * full: a segment matches a ``full`` pattern (if ``full_requires_partial``, the same segment
-      must also match a ``partial`` pattern);
-    * also full: when ``min_segments`` is set, any pattern matches in at least that many
-      distinct segments;
-    * partial: only ``partial`` patterns match (or too few segments);
+    * a segment is a *full hit* when it matches a ``full`` pattern, a *partial hit* when it
+      matches only a ``partial`` one; with ``full_requires_partial`` the ``full`` patterns are
+      qualifiers: only segments matching a ``partial`` pattern count at all, and they are full
+      hits when they also match a ``full`` pattern;
+    * full: at least ``min_segments`` (default 1) distinct full-hit segments;
+    * partial: some hit, but too few full hits;
     * none: nothing matches.
     """
     full, partial = _lang_patterns(criterion, ctx.policy.language)
     requires = bool(criterion.params.get("full_requires_partial", False))
-    min_segments = criterion.params.get("min_segments")
+    need = int(criterion.params.get("min_segments") or 1)
     hits: list[_Hit] = []
     for i, seg in enumerate(ctx.segments):
-        mf = _search_any(full, seg.text) if full else None
-        mp = _search_any(partial, seg.text) if partial else None
-        if mf and (mp or not requires):
+        mf = _search(full, seg.text)
+        mp = _search(partial, seg.text)
+        if requires and mp is None:
+            continue  # full patterns only qualify a segment that matches a partial pattern
+        if mf is not None:
             hits.append(_Hit(i, Level.FULL, mf.start(), mf.end(), criterion.check, rank=1))
-        elif mp or mf:
-            m = mp or mf
-            assert m is not None
-            hits.append(_Hit(i, Level.PARTIAL, m.start(), m.end(), criterion.check, rank=3))
-    if any(h.level is Level.FULL for h in hits):
+        elif mp is not None:
+            hits.append(_Hit(i, Level.PARTIAL, mp.start(), mp.end(), criterion.check, rank=3))
+    n_full = sum(1 for h in hits if h.level is Level.FULL)
+    if n_full >= need:
         level = Level.FULL
-    elif min_segments and len(hits) >= int(min_segments):
-        level = Level.FULL
-        hits = [_Hit(h.seg, Level.FULL, h.start, h.end, h.method, rank=1) for h in hits]
     elif hits:
         level = Level.PARTIAL
+        # too few full hits: they are partial evidence (best first), and a classifier hit on
+        # one of them cannot make the criterion full on its own
+        hits = [_Hit(h.seg, Level.PARTIAL, h.start, h.end, h.method, rank=h.rank) for h in hits]
     else:
         level = Level.NONE
     return _finish(criterion, ctx, level, hits)
@@ -354,9 +359,9 @@ def coverage_v1(criterion: Criterion, ctx: GradingContext) -> CriterionResult:
     need = int(criterion.params.get("min_items") or len(items))
     covered: dict[str, _Hit] = {}
     for item_id, by_lang in items.items():
-        pats = _compile_all(by_lang.get(lang) or [])
+        pats = _union(by_lang.get(lang))
         for i, seg in enumerate(ctx.segments):
-            m = _search_any(pats, seg.text)
+            m = _search(pats, seg.text)
             if m:
                 covered[item_id] = _Hit(i, Level.PARTIAL, m.start(), m.end(), criterion.check, rank=3)
                 break
@@ -399,10 +404,10 @@ def retention_period_v1(criterion: Criterion, ctx: GradingContext) -> CriterionR
     period = compile_pattern(PERIOD_PATTERNS.get(lang, _EN_PERIOD))
     hits: list[_Hit] = []
     for i, seg in enumerate(ctx.segments):
-        mp = _search_any(partial, seg.text)
+        mp = _search(partial, seg.text)
         if not mp:
             continue
-        mf = period.search(seg.text) or _search_any(full, seg.text)
+        mf = period.search(seg.text) or _search(full, seg.text)
         if mf:
             lo, hi = min(mp.start(), mf.start()), max(mp.end(), mf.end())
             hits.append(_Hit(i, Level.FULL, lo, hi, criterion.check, rank=1))
@@ -422,10 +427,14 @@ _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
     r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
 )
+_DIGIT = re.compile(r"\d")
 DATE_PATTERN = compile_pattern(
     "|".join(
         [
-            r"[【\[]?\s*\d{4}\s*[】\]]?\s*年\s*[【\[]?\s*\d{1,2}\s*[】\]]?\s*月(?:\s*[【\[]?\s*\d{1,2}\s*[】\]]?\s*[日号])?",
+            # 2021年3月1日, 【2021】年【3】月【1】日, **2021** **年** **3** **月** (markdown bold kept)
+            r"[【\[]?[\s*]*\d{4}[\s*]*[】\]]?[\s*]*年[\s*]*[【\[]?[\s*]*\d{1,2}[\s*]*[】\]]?[\s*]*月"
+            r"(?:[\s*]*[【\[]?[\s*]*\d{1,2}[\s*]*[】\]]?[\s*]*[日号])?",
+            r"(?<!\d)(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?!\d)",  # 20201127
             r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b",
             rf"\b{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b",
             rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}\.?,?\s+\d{{4}}\b",
@@ -442,29 +451,29 @@ DATE_PATTERN = compile_pattern(
 def updated_date_v1(criterion: Criterion, ctx: GradingContext) -> CriterionResult:
     """The policy's last-updated or effective date.
 
-    * full: a date (2021年3月1日, 2021-03-01, March 1, 2021, 1 March 2021, March 2021, 3/1/2021)
+    * full: a date (2021年3月1日, 2021-03-01, 20210301, March 1, 2021, 1 March 2021, March 2021,
+      3/1/2021)
       within ``window`` characters (default 40) of a keyword (更新/生效/effective/last updated...)
       in the same segment;
     * partial: a date with no keyword near it in one of the first three segments (the date
       printed at the head of the policy);
     * none: otherwise.
     """
-    keywords = _compile_all((criterion.params.get("keywords") or {}).get(ctx.policy.language) or [])
+    keywords = _union((criterion.params.get("keywords") or {}).get(ctx.policy.language))
     window = int(criterion.params.get("window") or 40)
     hits: list[_Hit] = []
     for i, seg in enumerate(ctx.segments):
+        if not _DIGIT.search(seg.text):
+            continue  # every date has digits; skipping saves the costly date regex
         dates = list(DATE_PATTERN.finditer(seg.text))
         if not dates:
             continue
         found = None
-        for kp in keywords:
-            for km in kp.finditer(seg.text):
-                for dm in dates:
-                    gap = max(dm.start() - km.end(), km.start() - dm.end(), 0)
-                    if gap <= window:
-                        found = (min(km.start(), dm.start()), max(km.end(), dm.end()))
-                        break
-                if found:
+        for km in keywords.finditer(seg.text) if keywords is not None else ():
+            for dm in dates:
+                gap = max(dm.start() - km.end(), km.start() - dm.end(), 0)
+                if gap <= window:
+                    found = (min(km.start(), dm.start()), max(km.end(), dm.end()))
                     break
             if found:
                 break
