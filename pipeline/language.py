@@ -8,10 +8,10 @@
 Rules, in order (counts are characters, taken from at most ``SAMPLE_CHARS`` of the text):
 
 1. no letters at all -> "other";
-2. Japanese kana are more than ``KANA_SHARE`` of Han + kana -> "other";
-3. Han characters are at least ``HAN_SHARE`` of all letters -> "zh" (a Han character is
-   a word's worth of text, a Latin letter a fifth of one, so Chinese policies full of SDK
-   names still count as Chinese);
+2. Han characters and Japanese kana are at least ``HAN_SHARE`` of all letters (a Han
+   character is a word's worth of text, a Latin letter a fifth of one, so Chinese policies
+   full of SDK names still count): "other" when kana are more than ``KANA_SHARE`` of them
+   (Japanese), else "zh";
 4. Latin letters are less than ``LATIN_SHARE`` of all letters (Cyrillic, Arabic, Hangul,
    ...) -> "other";
 5. among Latin words, English function words must outnumber those of French, German,
@@ -79,12 +79,10 @@ def detect_language(text: str) -> Literal["zh", "en", "other"]:
     letters = len(_LETTER_RE.findall(sample))
     if letters == 0:
         return "other"
-    if kana > KANA_SHARE * (han + kana):
-        return "other"
-    if han >= HAN_SHARE * letters:
-        return "zh"
+    if han + kana >= HAN_SHARE * letters:
+        return "other" if kana > KANA_SHARE * (han + kana) else "zh"
     latin = len(_LATIN_RE.findall(sample))
-    if latin < LATIN_SHARE * (letters - han):
+    if latin < LATIN_SHARE * (letters - han - kana):
         return "other"
     return "en" if _latin_is_english(sample) else "other"
 

@@ -103,6 +103,10 @@ BLOCK_TAGS: frozenset[str] = frozenset(
 # Inline separators: their text is kept in the current block with a space around it.
 SPACED_INLINE_TAGS: frozenset[str] = frozenset({"td", "th", "wbr"})
 
+# Literal text that separates blocks: the segment separator of the OPP-115 corpus. It never
+# reaches the extracted text.
+TEXT_BLOCK_MARKERS: tuple[str, ...] = ("|||",)
+
 HEADING_TAGS: dict[str, int] = {f"h{n}": n for n in range(1, 7)}
 LIST_ITEM_TAGS: frozenset[str] = frozenset({"li", "dt", "dd"})
 PRE_TAG = "pre"
