@@ -49,15 +49,40 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _run_flow(targets: Path, label: str, overrides: dict[str, Any], refresh: bool, use_prefect: bool) -> dict[str, Any]:
+def _check_prefect_api() -> None:
+    """Fail with a clear message when PREFECT_API_URL is set but nothing answers there."""
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        return
+    import httpx
+
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=5.0, trust_env=False).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise PolicyAuditError(
+            f"the Prefect API at PREFECT_API_URL={url} is unreachable ({type(exc).__name__}: {exc}). "
+            "Start it with `prefect server start`, unset PREFECT_API_URL to use a temporary local server, "
+            "or run with --no-prefect."
+        ) from None
+
+
+def _run_flow(
+    targets: Path, label: str, overrides: dict[str, Any], refresh: bool, use_prefect: bool, dask: str | None = None
+) -> dict[str, Any]:
     if not use_prefect:
         from pipeline.audit import run_audit
         from pipeline.store import run_summary
 
         return run_summary(run_audit(targets, label, Settings(**overrides), refresh=refresh))
     _configure_prefect()
+    _check_prefect_api()
     from pipeline.flows import audit
 
+    if dask:
+        from prefect_dask import DaskTaskRunner
+
+        runner = DaskTaskRunner(address=dask)
+        return audit.with_options(task_runner=runner)(str(targets), label, overrides, refresh, distributed=True)
     return audit(str(targets), label, overrides, refresh)
 
 
@@ -83,6 +108,7 @@ def audit(
     no_classifier: Annotated[bool, typer.Option("--no-classifier", help="Grade with rules only.")] = False,
     no_prefect: Annotated[bool, typer.Option("--no-prefect", help="Run the stages directly, without Prefect.")] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Also write the report to this folder.")] = None,
+    dask: Annotated[str | None, typer.Option("--dask", help="Dask scheduler address (tcp://host:8786): spread batches over its workers.")] = None,
 ) -> None:
     """Audit every service in TARGETS and store the grades under LABEL.
 
@@ -93,12 +119,58 @@ def audit(
         obey_robots=False if no_robots else None, use_classifier=False if no_classifier else None,
     )
     try:
-        summary = _run_flow(targets, label, overrides, refresh, use_prefect=not no_prefect)
+        summary = _run_flow(targets, label, overrides, refresh, use_prefect=not no_prefect, dask=dask)
         _print_run(summary)
         if report:
             console.print(f"report: {_render(label, report, Settings(**overrides))}")
     except PolicyAuditError as exc:
         _fail(exc)
+
+
+@app.command()
+def schedule(
+    targets: Annotated[Path, typer.Argument(help="Targets file (.csv or .yaml).")],
+    cron: Annotated[str | None, typer.Option("--cron", help='Cron schedule, e.g. "0 3 * * 1" (Mondays 03:00).')] = None,
+    interval: Annotated[float | None, typer.Option("--interval", help="Or: seconds between runs.")] = None,
+    label_prefix: Annotated[str, typer.Option("--label-prefix", help="Each run is labelled PREFIX + its scheduled start (UTC).")] = "weekly-",
+    name: Annotated[str, typer.Option("--name", help="Deployment name in Prefect.")] = "policyaudit",
+    data_dir: DataDir = None,
+    db_url: DbUrl = None,
+    rubric: RubricOpt = None,
+    allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow private/loopback addresses (local tests only).")] = False,
+) -> None:
+    """Serve a Prefect deployment of the audit flow that runs on a schedule, until stopped.
+
+    Needs a Prefect server (`prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api).
+    Example: policyaudit schedule services.csv --cron "0 3 * * 1" --data-dir /srv/audit
+    """
+    if (cron is None) == (interval is None):
+        _fail(PolicyAuditError("give exactly one of --cron or --interval"))
+    _configure_prefect()
+    if not os.environ.get("PREFECT_API_URL"):
+        _fail(PolicyAuditError(
+            "schedules need a Prefect server: run `prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+        ))
+    try:
+        _check_prefect_api()
+        from pipeline.targets import load_targets
+
+        load_targets(targets)  # fail now, not at 03:00 on Monday
+    except PolicyAuditError as exc:
+        _fail(exc)
+    overrides = _overrides(
+        data_dir=(data_dir or Settings().data_dir).resolve(), database_url=db_url,
+        rubric=rubric.resolve() if rubric else None, allow_private=allow_private or None,
+    )
+    from pipeline.flows import audit as audit_flow
+
+    console.print(f"serving deployment audit/{name} ({'cron ' + cron if cron else f'every {interval:g} s'}); Ctrl-C stops")
+    audit_flow.serve(
+        name=name,
+        cron=cron,
+        interval=interval,
+        parameters={"targets_file": str(targets.resolve()), "settings_overrides": overrides, "label_prefix": label_prefix},
+    )
 
 
 def _render(label: str, out: Path, settings: Settings) -> Path:

@@ -9,6 +9,7 @@ against ``PREFECT_API_URL`` when it is set.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -47,16 +48,53 @@ def grade_batch(
     return counts, timings.as_dict()
 
 
+def scheduled_label(prefix: str, when: datetime | None = None) -> str:
+    """The label of a scheduled run: prefix plus its scheduled start (UTC), e.g. weekly-2026-11-23T030000."""
+    when = (when or datetime.now(UTC)).astimezone(UTC)
+    return f"{prefix}{when:%Y-%m-%dT%H%M%S}"
+
+
+def _label_for_this_run(label: str | None, label_prefix: str) -> str:
+    if label:
+        return label
+    from prefect.runtime import flow_run
+
+    scheduled = flow_run.scheduled_start_time
+    return scheduled_label(label_prefix, scheduled if isinstance(scheduled, datetime) else None)
+
+
+@task(name="grade-fetched-batch", cache_policy=NO_CACHE)
+def grade_batch_fetched(
+    run_id: int,
+    targets: list[Target],
+    fetched: tuple[list[FetchResult], float],
+    rubric: Rubric,
+    classifiers: Classifiers,
+    settings: Settings,
+) -> tuple[dict[str, int], dict[str, float]]:
+    results, fetch_s = fetched
+    counts, timings = grade_batch.fn(run_id, targets, results, rubric, classifiers, settings)
+    return counts, {**timings, "fetch": fetch_s}
+
+
 @flow(name="audit", log_prints=False)
 def audit(
     targets_file: str,
-    label: str,
+    label: str | None = None,
     settings_overrides: dict[str, Any] | None = None,
     refresh: bool = False,
+    label_prefix: str = "weekly-",
+    distributed: bool = False,
 ) -> dict[str, Any]:
-    """Audit every service in ``targets_file`` under ``label``; resumable and idempotent."""
+    """Audit every service in ``targets_file`` under ``label``; resumable and idempotent.
+
+    Without a label (scheduled runs), the label is ``label_prefix`` + the run's scheduled start
+    time, so every run of a schedule is its own audit. With ``distributed`` every batch is
+    submitted at once, for a Dask task runner to spread over its workers.
+    """
     wall = time.perf_counter()
     logger = get_run_logger()
+    label = _label_for_this_run(label, label_prefix)
     settings = Settings(**(settings_overrides or {}))
     targets = load_targets(targets_file)
     rubric = load_rubric(settings.rubric)
@@ -66,18 +104,33 @@ def audit(
     logger.info("audit %s: %d targets, %d to do, %d already done", label, len(targets), len(plan.todo), plan.skipped)
     fetch_task = fetch_batch.with_options(retries=settings.fetch_retries)
     timings: dict[str, float] = {"fetch": 0.0}
+    groups = batches(plan.todo, settings.batch_size)
+
+    def add(batch_t: dict[str, float]) -> None:
+        for k, v in batch_t.items():
+            timings[k] = timings.get(k, 0.0) + v
+
     try:
-        groups = batches(plan.todo, settings.batch_size)
-        pending = fetch_task.submit(groups[0], settings) if groups else None
-        for n, group in enumerate(groups):
-            assert pending is not None
-            results, fetch_s = pending.result()
-            timings["fetch"] += fetch_s
-            pending = fetch_task.submit(groups[n + 1], settings) if n + 1 < len(groups) else None
-            counts, batch_t = grade_batch(plan.run_id, group, results, rubric, classifiers, settings)
-            for k, v in batch_t.items():
-                timings[k] = timings.get(k, 0.0) + v
-            logger.info("batch %d/%d: %s", n + 1, len(groups), counts)
+        if distributed:
+            fetched = [fetch_task.submit(g, settings) for g in groups]
+            graded = [
+                grade_batch_fetched.submit(plan.run_id, g, f, rubric, classifiers, settings)
+                for g, f in zip(groups, fetched, strict=True)
+            ]
+            for fut in graded:
+                counts, batch_t = fut.result()
+                add(batch_t)
+        else:
+            # fetch the next batch while grading this one
+            pending = fetch_task.submit(groups[0], settings) if groups else None
+            for n, group in enumerate(groups):
+                assert pending is not None
+                results, fetch_s = pending.result()
+                timings["fetch"] += fetch_s
+                pending = fetch_task.submit(groups[n + 1], settings) if n + 1 < len(groups) else None
+                counts, batch_t = grade_batch(plan.run_id, group, results, rubric, classifiers, settings)
+                add(batch_t)
+                logger.info("batch %d/%d: %s", n + 1, len(groups), counts)
     except BaseException as exc:
         with store.session_scope(engine) as session:
             store.finish_run(session, plan.run_id, timings, status="failed", error=f"{type(exc).__name__}: {exc}")
