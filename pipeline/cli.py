@@ -178,16 +178,19 @@ def _render(label: str, out: Path, settings: Settings) -> Path:
     from pipeline.report import render_report
     from pipeline.rubric import load_rubric
 
+    from pipeline.review import overrides_for
+
     engine = store.make_engine(settings.db_url)
     with store.session_scope(engine) as session:
         data = store.load_report(session, label)
+        overrides = overrides_for(session, label)
     rubric = load_rubric(settings.rubric)
     if (rubric.id, rubric.version) != (data.rubric_id, data.rubric_version):
         raise PolicyAuditError(
             f"audit {label!r} was graded with rubric {data.rubric_id} {data.rubric_version}, "
             f"but --rubric is {rubric.id} {rubric.version}; pass the rubric file the audit used"
         )
-    return render_report(data, rubric, out, archive_dir=settings.archive_dir)
+    return render_report(data, rubric, out, archive_dir=settings.archive_dir, overrides=overrides)
 
 
 @app.command()
@@ -338,6 +341,136 @@ def show_settings() -> None:
     for name, info in Settings.model_fields.items():
         table.add_row(name, f"POLICYAUDIT_{name.upper()}", str(info.default), info.description or "")
     console.print(table)
+
+
+@app.command()
+def compare(
+    label_a: Annotated[str, typer.Argument(help="The older audit label, e.g. 2025.")],
+    label_b: Annotated[str, typer.Argument(help="The newer audit label, e.g. 2026.")],
+    regrade: Annotated[bool, typer.Option("--regrade", help="Re-grade LABEL_A's stored texts with --rubric (no refetch) and show both scores.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the comparison page (with text diffs and a bump chart) to this folder.")] = None,
+    also: Annotated[list[str] | None, typer.Option("--bump", help="More audit labels for the bump chart, in order (repeatable).")] = None,
+    data_dir: DataDir = None,
+    db_url: DbUrl = None,
+    rubric: RubricOpt = None,
+    no_classifier: Annotated[bool, typer.Option("--no-classifier", help="Re-grade with rules only.")] = False,
+) -> None:
+    """Compare two audits: rank, score and tier changes, criteria gained and lost, policies that appeared or disappeared.
+
+    Example: policyaudit compare 2025 2026 --regrade --out reports-out/compare-2025-2026
+    """
+    from pipeline import store
+    from pipeline.audit import load_classifiers
+    from pipeline.compare import bump_chart_svg, compare_audits, format_comparison_table, render_comparison
+    from pipeline.rubric import load_rubric
+
+    settings = _settings(data_dir=data_dir, database_url=db_url, rubric=rubric, use_classifier=False if no_classifier else None)
+    try:
+        engine = store.make_engine(settings.db_url)
+        rub = load_rubric(settings.rubric)
+        classifiers = load_classifiers(settings) if regrade else None
+        with store.session_scope(engine) as session:
+            cmp = compare_audits(session, label_a, label_b, rubric=rub, regrade=regrade, classifiers=classifiers)
+            labels = [label_a, *(also or []), label_b] if also else [label_a, label_b]
+            bump = bump_chart_svg(session, labels) if out else None
+        page = render_comparison(cmp, out, bump_svg=bump) if out else None
+    except PolicyAuditError as exc:
+        _fail(exc)
+    rows = format_comparison_table(cmp)
+    keep = [i for i, h in enumerate(rows[0]) if h not in ("criteria gained", "criteria lost")]
+    table = Table(*[rows[0][i] for i in keep], "criteria")
+    for row in rows[1:]:
+        gained, lost = row[rows[0].index("criteria gained")], row[rows[0].index("criteria lost")]
+        table.add_row(*[row[i] for i in keep], f"+{gained.count('→')} −{lost.count('→')}")
+    console.print(
+        f"{cmp.a.label} (rubric {cmp.a.rubric_id} {cmp.a.rubric_version}) → {cmp.b.label} (rubric {cmp.b.rubric_id} {cmp.b.rubric_version})"
+        + (f" · {cmp.a.label} re-graded with {cmp.regrade_rubric[0]} {cmp.regrade_rubric[1]} ({cmp.regrade_method})" if cmp.regrade_rubric else ""),
+        highlight=False, markup=False,
+    )
+    console.print(table)
+    console.print(f"rose {len(cmp.rose)} · fell {len(cmp.fell)} · policy appeared {len(cmp.appeared)} · disappeared {len(cmp.disappeared)} · texts changed {len(cmp.content_changed)}/{len(cmp.services)}", highlight=False)
+    for s in cmp.services:
+        if s.criteria:
+            console.print(f"{s.service_id}: " + ", ".join(f"{c.criterion_id} {c.level_a}→{c.level_b}" for c in s.criteria), highlight=False, markup=False)
+    if page:
+        console.print(f"page: {page}")
+
+
+@app.command()
+def review(
+    service: Annotated[str, typer.Argument(help="Service id, as in the targets file.")],
+    criterion: Annotated[str, typer.Argument(help="Criterion id from the rubric, e.g. retention_period.")],
+    label: Annotated[str, typer.Option("--label", "-l", help="Audit label the review belongs to.")],
+    level: Annotated[str, typer.Option("--set", help="The reviewer's level: full, partial or none.")],
+    note: Annotated[str, typer.Option("--note", help="Why the result is changed (shown in the report).")],
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Who reviewed it [default: $USER].")] = "",
+    data_dir: DataDir = None,
+    db_url: DbUrl = None,
+) -> None:
+    """Override one criterion's result in one audit with a note; the report shows the machine result, the override, who and why.
+
+    Example: policyaudit review acme retention_period --label 2026 --set partial --note "period given for backups only"
+    """
+    from pipeline import store
+    from pipeline.review import set_override
+
+    settings = _settings(data_dir=data_dir, database_url=db_url)
+    try:
+        engine = store.make_engine(settings.db_url)
+        with store.session_scope(engine) as session:
+            row = set_override(session, label, service, criterion, level, note, reviewer or os.environ.get("USER", ""))
+    except PolicyAuditError as exc:
+        _fail(exc)
+    console.print(f"{label} · {service} · {criterion}: {row.level} (reviewer {row.reviewer or '—'}): {row.note}", highlight=False, markup=False)
+
+
+@app.command()
+def export(
+    label: Annotated[str, typer.Option("--label", "-l", help="Audit label to export.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv (one row per service and criterion), json (nested) or md (summary).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write.")],
+    machine_only: Annotated[bool, typer.Option("--machine-only", help="Leave reviewers' overrides out.")] = False,
+    data_dir: DataDir = None,
+    db_url: DbUrl = None,
+    rubric: RubricOpt = None,
+) -> None:
+    """Export one audit's scores and criterion results with their evidence as CSV, JSON or Markdown.
+
+    Example: policyaudit export --label 2026 --format csv --out 2026.csv
+    """
+    from pipeline import store
+    from pipeline.exports import export_audit
+    from pipeline.rubric import load_rubric
+
+    settings = _settings(data_dir=data_dir, database_url=db_url, rubric=rubric)
+    try:
+        engine = store.make_engine(settings.db_url)
+        with store.session_scope(engine) as session:
+            result = export_audit(session, label, fmt, out, rubric=load_rubric(settings.rubric), reviewed=not machine_only)
+    except PolicyAuditError as exc:
+        _fail(exc)
+    console.print(f"{result.format}: {result.path} ({result.services} services, {result.rows} rows)")
+
+
+@app.command("datasette-metadata")
+def datasette_metadata_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="metadata.json to write.")] = Path("metadata.json"),
+    data_dir: DataDir = None,
+    db_url: DbUrl = None,
+) -> None:
+    """Write Datasette metadata (every table and column described, facets, a ranking query) for the audit database.
+
+    Example: policyaudit datasette-metadata --out metadata.json && datasette audit-data/audit.db --metadata metadata.json
+    """
+    import json
+
+    from pipeline import store
+    from pipeline.exports import datasette_metadata
+
+    settings = _settings(data_dir=data_dir, database_url=db_url)
+    engine = store.make_engine(settings.db_url)
+    out.write_text(json.dumps(datasette_metadata(engine), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    console.print(f"metadata: {out}")
 
 
 def main() -> None:  # pragma: no cover

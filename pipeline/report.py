@@ -36,10 +36,10 @@ import io
 import re
 import shutil
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 import jinja2
@@ -56,6 +56,11 @@ from pipeline.records import (
     Tier,
 )
 from pipeline.settings import VERSION
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from pipeline.review import Review
 
 # The repo's reports/ directory, beside the package (Path(pipeline.__file__).parent.parent; this
 # module's own path is used because an editable install can make ``pipeline`` a namespace package
@@ -334,9 +339,23 @@ def render_report(
     rubric: Rubric,
     out_dir: Path,
     archive_dir: Path | None = None,
+    overrides: Mapping[tuple[str, str], Review] | None = None,
+    nav_links: Sequence[tuple[str, str]] = (),
 ) -> Path:
-    """Write the static site, CSVs and Markdown summary to ``out_dir``; return its index.html."""
+    """Write the static site, CSVs and Markdown summary to ``out_dir``; return its index.html.
+
+    ``overrides`` (from :func:`pipeline.review.overrides_for`): reviewers' levels are applied
+    (scores, tiers and ranks recomputed, as published) and each service page shows the machine
+    result beside the review, who made it and why. ``nav_links``: extra (href, text) links in the
+    navigation, relative to the site root, e.g. ``[("compare-2025/compare.html", "2025 → 2026")]``.
+    """
     _check_rubric(report, rubric)
+    machine_scores: dict[str, float | None] = {}
+    if overrides:
+        from pipeline.review import apply_overrides
+
+        machine_scores = {s.target.id: s.score for s in report.services}
+        report = apply_overrides(report, overrides, rubric)
     names = _file_names(report)
     out_dir = Path(out_dir)
     for sub in ("services", "snapshots", "static"):
@@ -348,7 +367,7 @@ def render_report(
     snapshots = _copy_snapshots(report, out_dir / "snapshots", archive_dir)
     env = _env()
     index_view = _index_view(report, rubric)
-    common = {"report": report, "rubric": rubric, "generated": _version()}
+    common = {"report": report, "rubric": rubric, "generated": _version(), "nav_links": tuple(nav_links)}
 
     index = out_dir / "index.html"
     index.write_text(
@@ -365,7 +384,11 @@ def render_report(
     service_tpl = env.get_template("service.html.j2")
     rows = {row.svc.target.id: row for row in index_view.ranked + index_view.not_assessed}
     for svc in report.services:
-        page = _service_view(rows[svc.target.id], rubric, index_view.graded_count, snapshots.get(svc.target.id))
+        page = _service_view(
+            rows[svc.target.id], rubric, index_view.graded_count, snapshots.get(svc.target.id),
+            {cid: r for (sid, cid), r in (overrides or {}).items() if sid == svc.target.id},
+            machine_scores.get(svc.target.id),
+        )
         (out_dir / "services" / f"{names[svc.target.id]}.html").write_text(
             service_tpl.render(root="../", page=page, **common), encoding="utf-8"
         )
@@ -542,6 +565,36 @@ class _CriterionView:
     method: str
     note: str
     evidence: tuple[_EvidenceView, ...]
+    review: _ReviewView | None = None  # a reviewer's override of this criterion
+
+
+@dataclass(frozen=True)
+class _ReviewView:
+    machine_level: str | None
+    machine_level_zh: str
+    machine_level_en: str
+    machine_points: str
+    machine_method: str
+    reviewer: str
+    note: str
+    created_at: str
+    regraded_after_review: bool
+
+
+def _review_view(review: Review) -> _ReviewView:
+    ml = review.machine_level
+    zh, en = LEVEL_NAMES.get(ml, ("—", "—")) if ml is not None else ("—", "—")
+    return _ReviewView(
+        machine_level=str(ml) if ml is not None else None,
+        machine_level_zh=zh,
+        machine_level_en=en,
+        machine_points=_fmt_number(review.machine_points) if review.machine_points is not None else "—",
+        machine_method=review.machine_method,
+        reviewer=review.reviewer or "—",
+        note=review.note,
+        created_at=_fmt_time(review.created_at),
+        regraded_after_review=review.regraded_after_review,
+    )
 
 
 @dataclass(frozen=True)
@@ -571,6 +624,8 @@ class _ServicePage:
     snapshot: _SnapshotView | None
     live_url: str | None
     live_url_text: str | None  # shown as plain text when not a web link
+    machine_score: str | None = None  # the score before review, when reviewers changed it
+    reviewed: int = 0  # criteria overridden by a reviewer
 
 
 def _valid_span(text: str | None, start: int, end: int, quote: str) -> bool:
@@ -683,7 +738,14 @@ def _criterion_views(
     return tuple(views)
 
 
-def _service_view(row: _Row, rubric: Rubric, graded_count: int, local_snapshot: str | None) -> _ServicePage:
+def _service_view(
+    row: _Row,
+    rubric: Rubric,
+    graded_count: int,
+    local_snapshot: str | None,
+    reviews: Mapping[str, Review] | None = None,
+    machine_score: float | None = None,
+) -> _ServicePage:
     svc = row.svc
     marks = _plan_marks(svc.text, svc.criteria) if svc.text else {}
     names = {c.id: f"{c.name.zh} / {c.name.en}" for c in rubric.criteria}
@@ -721,15 +783,24 @@ def _service_view(row: _Row, rubric: Rubric, graded_count: int, local_snapshot: 
     if snap is not None:
         live = snap.final_url or snap.requested_url
     live = live or svc.target.policy_url or svc.target.homepage
+    criteria = _criterion_views(svc, rubric, marks)
+    if reviews:
+        criteria = tuple(
+            replace(c, review=_review_view(reviews[c.id])) if c.id in reviews else c for c in criteria
+        )
     return _ServicePage(
         row=row,
         rank_of=graded_count,
-        criteria=_criterion_views(svc, rubric, marks),
+        criteria=criteria,
         text_html=text_html,
         highlighted=len(marks),
         snapshot=snapshot_view,
         live_url=live if is_web_url(live) else None,
         live_url_text=live if live and not is_web_url(live) else None,
+        machine_score=(
+            _fmt_number(machine_score) if reviews and machine_score is not None and machine_score != svc.score else None
+        ),
+        reviewed=sum(1 for c in criteria if c.review is not None),
     )
 
 
@@ -891,3 +962,8 @@ def _env() -> jinja2.Environment:
     env.filters["num"] = _fmt_number
     env.globals["is_web_url"] = is_web_url
     return env
+
+
+def jinja_env() -> jinja2.Environment:
+    """The report's Jinja2 environment (autoescaping ``*.html.j2``), for other pages of the site."""
+    return _env()
