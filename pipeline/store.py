@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Column, Text, UniqueConstraint, delete, event, func
@@ -189,11 +190,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, retries: int = 3, retry_delay: float = 1.0) -> Engine:
-    """Engine for ``url`` with tables created. Retries a locked/unreachable database, then raises StoreError."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        from pathlib import Path
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
+
+def _alembic_config(connection: Any) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (creates the tables on an empty database).
+
+    On PostgreSQL an advisory lock makes workers that start together migrate one at a time.
+    """
+    from alembic import command
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(721000115)")
+        command.upgrade(_alembic_config(conn), "head")
+
+
+def make_engine(url: str, retries: int = 3, retry_delay: float = 1.0) -> Engine:
+    """Engine for ``url`` with the schema migrated. Retries a locked/unreachable database, then raises StoreError."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
@@ -201,7 +225,7 @@ def make_engine(url: str, retries: int = 3, retry_delay: float = 1.0) -> Engine:
     last: Exception | None = None
     for attempt in range(retries):
         try:
-            SQLModel.metadata.create_all(engine)
+            migrate(engine)
             return engine
         except OperationalError as exc:
             last = exc

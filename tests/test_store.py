@@ -102,3 +102,23 @@ def test_unknown_label_lists_known_ones(engine) -> None:
 def test_unreachable_database_gives_a_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot use the database"):
         store.make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", retries=2, retry_delay=0.01)
+
+
+def test_migrations_match_the_table_models(engine) -> None:
+    """A change to the tables without an Alembic revision fails here (write one: see README)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []
+
+
+def test_two_workers_migrating_at_once_do_not_collide(pg_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        engines = list(pool.map(lambda _: store.make_engine(pg_url), range(4)))
+    for e in engines:
+        e.dispose()
