@@ -39,6 +39,7 @@ def main() -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from pipeline import store
     from pipeline.corpus import corpus_site, write_targets_csv
     from pipeline.localserver import serve
@@ -51,7 +52,8 @@ def main() -> int:
         return 2
     label = args.label or args.corpus
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix=f"policyaudit-{label}-"))
-    overrides = {"data_dir": str(data_dir), "allow_private": True}
+    # Our own loopback server: no need to be polite to it (per-host limits off).
+    overrides = {"data_dir": str(data_dir), "allow_private": True, "per_host_concurrency": 16, "per_host_delay": 0.0}
     if args.no_classifier:
         overrides["use_classifier"] = False
     settings = Settings(**overrides)

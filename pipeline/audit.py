@@ -136,13 +136,12 @@ def grade_fetched(
         if fetch.outcome != FetchOutcome.OK:
             out[i] = (grade_missing(rubric, fetch.outcome, fetch.error or str(fetch.outcome)), None, [])
             continue
+        if fetch.sha256 in known_grades:
+            g, run_id = known_grades[fetch.sha256]
+            out[i], reused[i] = (g, None, []), run_id
+            continue
         if fetch.sha256 in known_docs:
-            policy, segs = known_docs[fetch.sha256]
-            if fetch.sha256 in known_grades:
-                g, run_id = known_grades[fetch.sha256]
-                out[i], reused[i] = (g, policy, segs), run_id
-                continue
-            policies[i], pre_segmented[i] = policy, segs
+            policies[i], pre_segmented[i] = known_docs[fetch.sha256]
             continue
         try:
             policies[i] = read_policy(fetch)
@@ -221,14 +220,16 @@ def process_batch(
     known_grades: dict[str, tuple[Grade, int]] = {}
     with store.session_scope(engine) as session:
         previous = store.previous_snapshots(session, run_id, [tg.id for tg, _ in fetched])
-        for sha in shas:
-            doc = store.load_document(session, sha)
-            if doc is None:
-                continue
-            known_docs[sha] = doc
-            found = store.reusable_grade(session, sha, rubric.id, rubric.version, classifiers.version)
+        languages = store.document_languages(session, shas)
+        for sha, language in languages.items():
+            clf = classifiers.by_language.get(language)
+            found = store.reusable_grade(session, sha, rubric.id, rubric.version, clf.version if clf else None)
             if found is not None:
-                known_grades[sha] = found
+                known_grades[sha] = found  # nothing to read, segment or grade again
+                continue
+            doc = store.load_document(session, sha)
+            if doc is not None:
+                known_docs[sha] = doc
     t.store += time.perf_counter() - start
     graded = grade_fetched(fetched, rubric, classifiers, t, known_docs, known_grades)
     start = time.perf_counter()

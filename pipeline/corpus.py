@@ -62,8 +62,11 @@ def corpus_site(kind: str, folder: Path, limit: int | None = None) -> tuple[dict
         files = sorted(folder.glob("*.html"))[:limit]
         for f in files:
             path = f"/ca4p/{f.stem}.html"
-            routes[path] = Route(f.read_bytes())
-            rows.append(CorpusRow(f"ca4p-{f.stem}", f"CA4P {f.stem}", "app", "app", "CN", path))
+            body = f.read_bytes()
+            apk = re.search(rb"Apkid:\s*([A-Za-z0-9._]+)", body[:4000])
+            name = f"{f.stem} {apk.group(1).decode()}" if apk else f"CA4P {f.stem}"
+            routes[path] = Route(body)
+            rows.append(CorpusRow(f"ca4p-{f.stem}", name, "app", "app", "CN", path))
     elif kind == "opp115":
         sectors = _opp_sectors(folder.parent / "documentation")
         files = sorted(folder.glob("*.html"))[:limit]

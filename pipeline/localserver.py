@@ -97,8 +97,8 @@ def serve(
     routes: Mapping[str, Route | Handler], host: str = "127.0.0.1", port: int = 0, log: RequestLog | None = None
 ) -> Iterator[str]:
     """Serve ``routes`` on loopback in a background thread; yield the base URL."""
-    if host not in ("127.0.0.1", "::1", "localhost"):
-        raise ValueError("localserver only binds loopback addresses")
+    if not (host in ("::1", "localhost") or host.startswith("127.")):
+        raise ValueError("localserver only binds loopback addresses (127.0.0.0/8, ::1)")
     server = ThreadingHTTPServer((host, port), _make_handler(routes, log or RequestLog()))
     server.daemon_threads = True
     thread = threading.Thread(

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint, delete, event, func
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, delete, event, func, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -80,7 +80,7 @@ class AuditRun(SQLModel, table=True):
     n_assessed: int = 0
     n_no_policy: int = 0
     n_not_assessed: int = 0
-    n_reused: int = Field(default=0, description="services skipped because this run already had their result")
+    n_reused: int = Field(default=0, description="services whose unchanged content kept the grade of an earlier audit")
     timings: dict = Field(default_factory=dict, sa_column=Column(JSON), description="seconds per stage")
     targets_file: str = ""
     error: str | None = None
@@ -295,10 +295,22 @@ def save_document(session: Session, sha256: str, policy: PolicyText, segments: S
         return
     session.add(Document(sha256=sha256, language=policy.language, title=policy.title, text=policy.text, n_segments=len(segments)))
     session.flush()
-    session.add_all(
-        SegmentRow(sha256=sha256, idx=s.index, start=s.start, end=s.end, kind=s.kind, heading=s.heading, text=s.text)
-        for s in segments
-    )
+    if segments:  # bulk insert: a long policy has hundreds of segments
+        session.execute(
+            insert(SegmentRow),
+            [
+                {"sha256": sha256, "idx": s.index, "start": s.start, "end": s.end, "kind": s.kind, "heading": s.heading, "text": s.text}
+                for s in segments
+            ],
+        )
+
+
+def document_languages(session: Session, sha256s: Iterable[str]) -> dict[str, str]:
+    """Language of each already-extracted document among ``sha256s``."""
+    keys = list(sha256s)
+    if not keys:
+        return {}
+    return dict(session.exec(select(Document.sha256, Document.language).where(Document.sha256.in_(keys))).all())  # type: ignore[attr-defined]
 
 
 def load_document(session: Session, sha256: str) -> tuple[PolicyText, list[Segment]] | None:
@@ -434,6 +446,9 @@ def finish_run(session: Session, run_id: int, timings: dict[str, float], status:
     run.n_assessed = counts.get(GradeStatus.ASSESSED.value, 0)
     run.n_no_policy = counts.get(GradeStatus.NO_POLICY.value, 0)
     run.n_not_assessed = counts.get(GradeStatus.NOT_ASSESSED.value, 0)
+    run.n_reused = session.exec(
+        select(func.count()).select_from(Score).where(Score.run_id == run_id, Score.reused_from_run.is_not(None))  # type: ignore[union-attr]
+    ).one()
     merged = dict(run.timings or {})
     for k, v in timings.items():
         merged[k] = round(merged.get(k, 0.0) + v, 3) if k != "wall" else round(v, 3)

@@ -1,0 +1,174 @@
+"""Audit N real policies end to end (fetch -> report) at the study's scale, and an unchanged re-run.
+
+    .venv/bin/python benchmarks/bench_scale.py                        # 1,000 policies, SQLite, Prefect flow
+    .venv/bin/python benchmarks/bench_scale.py --db-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
+    .venv/bin/python benchmarks/bench_scale.py --direct               # the same stages without Prefect
+    .venv/bin/python benchmarks/bench_scale.py --dask-workers 2       # a local Dask cluster of processes
+
+The policies are the real ones in ../shared/data (CA4P-483, OPP-115, APPCH, ToS;DR versions),
+cycled to N with a per-copy marker so every copy is its own document. They are served from
+``--hosts`` loopback addresses (127.0.0.2 ...), so per-host politeness applies as it would to
+N different services, with 50-200 ms of injected latency per response (seeded).
+Prints per-stage seconds and throughput, wall time, peak RSS, and the unchanged re-run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def corpus_bodies() -> list[tuple[str, bytes, str]]:
+    """(name, body, content type) of every real policy in ../shared/data."""
+    import html
+
+    out: list[tuple[str, bytes, str]] = []
+    for f in sorted((SHARED / "ca4p-483" / "raw_data").glob("*.html")):
+        out.append((f"ca4p-{f.stem}", f.read_bytes(), "text/html; charset=utf-8"))
+    for f in sorted((SHARED / "opp-115" / "sanitized_policies").glob("*.html")):
+        body = f.read_text(encoding="utf-8", errors="replace").replace("|||", "</p>\n<p>")
+        page = f"<html><head><meta charset='utf-8'><title>{html.escape(f.stem)}</title></head><body><p>{body}</p></body></html>"
+        out.append((f"opp-{f.stem}", page.encode(), "text/html; charset=utf-8"))
+    for f in sorted((SHARED / "appch" / "manual_annotation").rglob("*.txt")):
+        out.append((f"appch-{f.stem}", f.read_bytes(), "text/plain; charset=utf-8"))
+    for f in sorted((SHARED / "tosdr-tosback-versions-sample" / "policies").rglob("*.md")):
+        out.append((f"tosdr-{f.parent.name}-{f.stem}", f.read_bytes(), "text/markdown; charset=utf-8"))
+    return out
+
+
+def make_handler(pages: dict[str, tuple[bytes, str]], seed: int):
+    rng = random.Random(seed)
+
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(rng.uniform(0.05, 0.2))
+        path = h.path.split("?")[0]
+        if path == "/robots.txt":
+            body, ctype = b"User-agent: *\nAllow: /\n", "text/plain"
+        else:
+            body, ctype = pages[path]
+        h.send_response(200)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    return handle
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--hosts", type=int, default=50, help="loopback addresses to spread the services over")
+    ap.add_argument("--db-url", default=None)
+    ap.add_argument("--direct", action="store_true", help="call the stages directly, without Prefect")
+    ap.add_argument("--dask-workers", type=int, default=0, help="run batches on a local Dask cluster of this many processes")
+    ap.add_argument("--data-dir", type=Path, default=None)
+    ap.add_argument("--no-classifier", action="store_true")
+    args = ap.parse_args()
+    if not SHARED.exists():
+        print(f"needs {SHARED}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+    from pipeline import store
+    from pipeline.localserver import serve
+    from pipeline.report import render_report
+    from pipeline.rubric import load_rubric
+    from pipeline.settings import Settings
+
+    bodies = corpus_bodies()
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="policyaudit-scale-"))
+    per_host: list[dict[str, tuple[bytes, str]]] = [{} for _ in range(args.hosts)]
+    rows = []
+    for i in range(args.n):
+        name, body, ctype = bodies[i % len(bodies)]
+        copy = i // len(bodies)
+        if copy:
+            marker = f"\n<!-- copy {copy} -->\n" if "html" in ctype else f"\n\n(copy {copy})\n"
+            body = body + marker.encode()
+        host = i % args.hosts
+        path = f"/p/{i}"
+        per_host[host][path] = (body, ctype)
+        rows.append((f"s{i:05d}", f"{name}#{copy}", host, path))
+
+    overrides = {"data_dir": str(data_dir), "allow_private": True}
+    if args.db_url:
+        overrides["database_url"] = args.db_url
+    if args.no_classifier:
+        overrides["use_classifier"] = False
+    settings = Settings(**overrides)
+
+    with ExitStack() as stack:
+        bases = []
+        for h in range(args.hosts):
+            handler = make_handler(per_host[h], seed=h)
+            routes = {p: handler for p in [*per_host[h], "/robots.txt"]}
+            bases.append(stack.enter_context(serve(routes, host=f"127.0.0.{h + 2}")))
+        targets = data_dir / "targets.csv"
+        with targets.open("w", encoding="utf-8") as fh:
+            fh.write("id,name,kind,sector,region,policy_url,homepage\n")
+            for sid, name, host, path in rows:
+                fh.write(f"{sid},{name.replace(',', ' ')},site,bench,,{bases[host]}{path},\n")
+
+        def run(label: str) -> tuple[float, dict]:
+            start = time.perf_counter()
+            if args.direct:
+                from pipeline.audit import run_audit
+
+                summary = store.run_summary(run_audit(targets, label, settings))
+            else:
+                from pipeline.flows import audit
+
+                if args.dask_workers:
+                    from dask.distributed import LocalCluster
+                    from prefect_dask import DaskTaskRunner
+
+                    cluster = stack.enter_context(LocalCluster(n_workers=args.dask_workers, threads_per_worker=1, processes=True))
+                    flow = audit.with_options(task_runner=DaskTaskRunner(address=cluster.scheduler_address))
+                    summary = flow(str(targets), label, overrides, distributed=True)
+                else:
+                    summary = audit(str(targets), label, overrides)
+            return time.perf_counter() - start, summary
+
+        wall1, s1 = run("bench-1")
+        rubric = load_rubric(settings.rubric)
+        engine = store.make_engine(settings.db_url)
+        t0 = time.perf_counter()
+        with store.session_scope(engine) as s:
+            rep = store.load_report(s, "bench-1")
+        render_report(rep, rubric, data_dir / "report", settings.archive_dir)
+        report_s = time.perf_counter() - t0
+        wall2, s2 = run("bench-2")  # unchanged content: nothing re-read or re-graded
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    mode = "direct" if args.direct else (f"prefect+dask({args.dask_workers})" if args.dask_workers else "prefect")
+    db = settings.db_url.split(":")[0]
+    t = s1["timings"]
+    print(f"mode {mode} · db {db} · {args.n} policies over {args.hosts} loopback hosts · 50-200 ms latency")
+    print(f"statuses: assessed {s1['n_assessed']} · no policy {s1['n_no_policy']} · not assessed {s1['n_not_assessed']}")
+    for stage in ("fetch", "read", "segment", "classify", "grade", "store"):
+        sec = t.get(stage, 0.0)
+        print(f"  {stage:9s} {sec:7.2f} s  ({args.n / sec if sec else float('inf'):8.1f} policies/s)")
+    print(f"  report    {report_s:7.2f} s")
+    print(f"audit wall {wall1:.1f} s · fetch->report {wall1 + report_s:.1f} s · peak RSS {peak:.0f} MB (children {peak_children:.0f} MB)")
+    print(f"unchanged re-run wall {wall2:.1f} s (reused grades: {s2.get('n_reused', 'n/a')})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
