@@ -11,6 +11,7 @@ grading one service is recorded as "could not assess" with the error text.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import traceback
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Engine
 from pipeline import store
 from pipeline.archive import Archive
 from pipeline.charset import decode_body, sniff_kind
+from pipeline.errors import PolicyAuditError
 from pipeline.extract import extract_html, extract_pdf, extract_text
 from pipeline.fetch import fetch_targets
 from pipeline.grade import grade, grade_missing
@@ -257,11 +259,33 @@ class AuditPlan:
     skipped: int
 
 
+def parse_shard(shard: str | None) -> tuple[int, int] | None:
+    """"2/4" -> (2, 4): this worker takes the second of four disjoint parts of the list."""
+    if not shard:
+        return None
+    try:
+        k, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise PolicyAuditError(f"--shard must look like K/N (e.g. 1/2), not {shard!r}") from None
+    if not 1 <= k <= n:
+        raise PolicyAuditError(f"--shard {shard}: K must be between 1 and N")
+    return k, n
+
+
+def in_shard(target_id: str, shard: tuple[int, int] | None) -> bool:
+    """Stable assignment of a service to one of N shards (same on every machine)."""
+    if shard is None:
+        return True
+    k, n = shard
+    return int(hashlib.sha256(target_id.encode()).hexdigest(), 16) % n == k - 1
+
+
 def plan_audit(
     engine: Engine, targets: Sequence[Target], label: str, rubric: Rubric, classifiers: Classifiers,
-    targets_file: str = "", refresh: bool = False,
+    targets_file: str = "", refresh: bool = False, shard: tuple[int, int] | None = None,
 ) -> AuditPlan:
-    """Create or reopen the run; leave out services this run already holds unless ``refresh``."""
+    """Create or reopen the run; leave out services this run already holds unless ``refresh``,
+    and services of other shards when several workers share the run."""
     with store.session_scope(engine) as session:
         store.upsert_services(session, targets)
         run = store.start_run(
@@ -269,7 +293,7 @@ def plan_audit(
             len(targets), targets_file,
         )
         done = set() if refresh else store.completed_service_ids(session, run.id)  # type: ignore[arg-type]
-    todo = [t for t in targets if t.id not in done]
+    todo = [t for t in targets if t.id not in done and in_shard(t.id, shard)]
     return AuditPlan(run_id=run.id, label=label, todo=todo, skipped=len(targets) - len(todo))  # type: ignore[arg-type]
 
 
@@ -283,6 +307,7 @@ def run_audit(
     settings: Settings,
     refresh: bool = False,
     on_batch: Callable[[int, int], None] | None = None,
+    shard: str | None = None,
 ) -> store.AuditRun:
     """Run a whole audit directly (no Prefect): the same stages the flow wires."""
     wall = time.perf_counter()
@@ -291,7 +316,7 @@ def run_audit(
     classifiers = load_classifiers(settings)
     engine = store.make_engine(settings.db_url)
     archive = Archive(settings.archive_dir)
-    plan = plan_audit(engine, targets, label, rubric, classifiers, str(targets_file), refresh)
+    plan = plan_audit(engine, targets, label, rubric, classifiers, str(targets_file), refresh, parse_shard(shard))
     t = BatchTimings()
     fetch_s = 0.0
     done = 0

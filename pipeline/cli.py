@@ -67,13 +67,14 @@ def _check_prefect_api() -> None:
 
 
 def _run_flow(
-    targets: Path, label: str, overrides: dict[str, Any], refresh: bool, use_prefect: bool, dask: str | None = None
+    targets: Path, label: str, overrides: dict[str, Any], refresh: bool, use_prefect: bool, dask: str | None = None,
+    shard: str | None = None,
 ) -> dict[str, Any]:
     if not use_prefect:
         from pipeline.audit import run_audit
         from pipeline.store import run_summary
 
-        return run_summary(run_audit(targets, label, Settings(**overrides), refresh=refresh))
+        return run_summary(run_audit(targets, label, Settings(**overrides), refresh=refresh, shard=shard))
     _configure_prefect()
     _check_prefect_api()
     from pipeline.flows import audit
@@ -82,8 +83,8 @@ def _run_flow(
         from prefect_dask import DaskTaskRunner
 
         runner = DaskTaskRunner(address=dask)
-        return audit.with_options(task_runner=runner)(str(targets), label, overrides, refresh, distributed=True)
-    return audit(str(targets), label, overrides, refresh)
+        return audit.with_options(task_runner=runner)(str(targets), label, overrides, refresh, distributed=True, shard=shard)
+    return audit(str(targets), label, overrides, refresh, shard=shard)
 
 
 def _print_run(summary: dict[str, Any]) -> None:
@@ -109,6 +110,7 @@ def audit(
     no_prefect: Annotated[bool, typer.Option("--no-prefect", help="Run the stages directly, without Prefect.")] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Also write the report to this folder.")] = None,
     dask: Annotated[str | None, typer.Option("--dask", help="Dask scheduler address (tcp://host:8786): spread batches over its workers.")] = None,
+    shard: Annotated[str | None, typer.Option("--shard", help="K/N: this worker audits the K-th of N disjoint parts of the list (share --db-url).")] = None,
 ) -> None:
     """Audit every service in TARGETS and store the grades under LABEL.
 
@@ -119,7 +121,7 @@ def audit(
         obey_robots=False if no_robots else None, use_classifier=False if no_classifier else None,
     )
     try:
-        summary = _run_flow(targets, label, overrides, refresh, use_prefect=not no_prefect, dask=dask)
+        summary = _run_flow(targets, label, overrides, refresh, use_prefect=not no_prefect, dask=dask, shard=shard)
         _print_run(summary)
         if report:
             console.print(f"report: {_render(label, report, Settings(**overrides))}")

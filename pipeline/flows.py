@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from pipeline import store
 from pipeline.archive import Archive
-from pipeline.audit import BatchTimings, Classifiers, batches, load_classifiers, plan_audit, process_batch
+from pipeline.audit import BatchTimings, Classifiers, batches, load_classifiers, parse_shard, plan_audit, process_batch
 from pipeline.fetch import fetch_targets
 from pipeline.records import FetchResult, Rubric, Target
 from pipeline.rubric import load_rubric
@@ -85,6 +85,7 @@ def audit(
     refresh: bool = False,
     label_prefix: str = "weekly-",
     distributed: bool = False,
+    shard: str | None = None,
 ) -> dict[str, Any]:
     """Audit every service in ``targets_file`` under ``label``; resumable and idempotent.
 
@@ -100,7 +101,7 @@ def audit(
     rubric = load_rubric(settings.rubric)
     classifiers = load_classifiers(settings)
     engine = store.make_engine(settings.db_url)
-    plan = plan_audit(engine, targets, label, rubric, classifiers, targets_file, refresh)
+    plan = plan_audit(engine, targets, label, rubric, classifiers, targets_file, refresh, parse_shard(shard))
     logger.info("audit %s: %d targets, %d to do, %d already done", label, len(targets), len(plan.todo), plan.skipped)
     fetch_task = fetch_batch.with_options(retries=settings.fetch_retries)
     timings: dict[str, float] = {"fetch": 0.0}
