@@ -18,16 +18,18 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import re
+import time
+from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _throughput(clf, texts: list[str], batch: int = 256, min_seconds: float = 2.0) -> float:
+def _throughput(
+    clf, texts: list[str], batch: int = 256, min_seconds: float = 2.0
+) -> float:
     clf.predict(texts[:batch])  # warm-up
     n, start = 0, time.perf_counter()
     while True:
@@ -49,7 +51,14 @@ def main() -> None:
     import numpy as np
 
     from pipeline.classify import load_classifier, model_paths
-    from pipeline.train import OPP_LABELS, ZH_LABELS, apply_split, load_opp115_split, load_viodroid, score_corpus
+    from pipeline.train import (
+        OPP_LABELS,
+        ZH_LABELS,
+        apply_split,
+        load_opp115_split,
+        load_viodroid,
+        score_corpus,
+    )
 
     print(f"imports: {time.perf_counter() - t0:.2f} s")
     clfs = {}
@@ -59,24 +68,38 @@ def main() -> None:
         load_s = time.perf_counter() - t
         folder = model_paths(lang, args.models)["dir"]
         size = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
-        print(f"{lang}: version {clfs[lang].version}, load {load_s:.2f} s, size {size:.1f} MB, "
-              f"{clfs[lang].vectorizer.n_features} features, {len(clfs[lang].members)} member(s)")
+        print(
+            f"{lang}: version {clfs[lang].version}, load {load_s:.2f} s, size {size:.1f} MB, "
+            f"{clfs[lang].vectorizer.n_features} features, {len(clfs[lang].members)} member(s)"
+        )
     if not args.shared.is_dir():
         print(f"{args.shared} absent: quality and speed on real data skipped")
         return
 
     test = load_opp115_split(args.shared, "test")
     m = score_corpus(clfs["en"].predict, test, OPP_LABELS)
-    print(f"en standard test: macro-F1 {m['macro_f1']:.3f}  micro-F1 {m['micro_f1']:.3f}  (n={m['n']}; "
-          "targets 0.84/0.88, milestone 0.80/0.85)")
-    doc = json.loads((model_paths("zh", args.models)["dir"] / "split.json").read_text(encoding="utf-8"))
-    parts = apply_split(load_viodroid(args.shared), {k: doc[k] for k in ("train", "validation", "test")})
+    print(
+        f"en standard test: macro-F1 {m['macro_f1']:.3f}  micro-F1 {m['micro_f1']:.3f}  (n={m['n']}; "
+        "targets 0.84/0.88, milestone 0.80/0.85)"
+    )
+    doc = json.loads(
+        (model_paths("zh", args.models)["dir"] / "split.json").read_text(
+            encoding="utf-8"
+        )
+    )
+    parts = apply_split(
+        load_viodroid(args.shared), {k: doc[k] for k in ("train", "validation", "test")}
+    )
     z = score_corpus(clfs["zh"].predict, parts["test"], ZH_LABELS)
     cr = float(np.mean([z["per_label"][f"CR{i}"]["f1"] for i in range(1, 27)]))
-    print(f"zh test: CR macro-F1 {cr:.3f} (target 0.85)  all-33 macro-F1 {z['macro_f1']:.3f}  micro-F1 {z['micro_f1']:.3f}")
+    print(
+        f"zh test: CR macro-F1 {cr:.3f} (target 0.85)  all-33 macro-F1 {z['macro_f1']:.3f}  micro-F1 {z['micro_f1']:.3f}"
+    )
 
     paragraphs = list(test.texts)
-    sentences = [s for p in paragraphs for s in re.split(r"(?<=[.!?])\s+", p) if s.strip()]
+    sentences = [
+        s for p in paragraphs for s in re.split(r"(?<=[.!?])\s+", p) if s.strip()
+    ]
     for name, texts, lang in (
         ("en OPP-115 test paragraphs", paragraphs, "en"),
         ("en sentences split from them", sentences, "en"),
@@ -84,7 +107,9 @@ def main() -> None:
     ):
         chars = sum(map(len, texts)) / len(texts)
         rate = _throughput(clfs[lang], texts)
-        print(f"throughput {name} (mean {chars:.0f} chars): {rate:,.0f} segments/s on one core")
+        print(
+            f"throughput {name} (mean {chars:.0f} chars): {rate:,.0f} segments/s on one core"
+        )
 
 
 if __name__ == "__main__":

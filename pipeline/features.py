@@ -18,6 +18,7 @@ its own, then scaled by a block weight and stacked side by side:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Sequence
@@ -36,11 +37,18 @@ _MIX_2 = np.uint64(0x94D049BB133111EB)
 _LEN_SALT = np.uint64(0x9E3779B97F4A7C15)
 
 
+_DIGIT_FOLD = str.maketrans(
+    {
+        **{c: "0" for c in "123456789"},
+        **{chr(0xFF10 + i): "0" for i in range(10)},
+        _SEP: " ",
+    }
+)
+
+
 def normalise(text: str) -> str:
-    """Lower-case, fold digits to ``0``, collapse whitespace, drop NULs."""
-    text = text.replace(_SEP, " ").lower()
-    text = _DIGITS.sub("0", text)
-    return _WS.sub(" ", text).strip()
+    """Lower-case, fold ASCII and full-width digits to ``0``, collapse whitespace, drop NULs."""
+    return " ".join(text.lower().translate(_DIGIT_FOLD).split())
 
 
 # ---------------------------------------------------------------- word tokens
@@ -60,14 +68,13 @@ def _jieba():  # imported lazily: only the Chinese model needs it
     return jieba
 
 
-def word_tokens(text: str, language: str) -> list[str]:
-    """Unigrams and bigrams of the normalised ``text`` (bigrams joined by a space)."""
-    norm = normalise(text)
+def word_tokens(norm: str, language: str) -> list[str]:
+    """Unigrams and bigrams of an already :func:`normalise`-d text (bigrams joined by a space)."""
     if language == "zh":
         toks = [t for t in _jieba().lcut(norm) if t.strip()]
     else:
         toks = _WORD_EN.findall(norm)
-    return toks + [f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)]
+    return toks + [f"{a} {b}" for a, b in itertools.pairwise(toks)]
 
 
 # ---------------------------------------------------------------- hashed char n-grams
@@ -82,15 +89,17 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(31))
 
 
-def char_ngram_hashes(texts: Sequence[str], lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+def char_ngram_hashes(
+    norms: Sequence[str], lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray]:
     """All character n-grams (``lo <= n <= hi``) of every text, as (doc index, 64-bit hash) arrays.
 
-    Each text is normalised and padded with one space on each side; n-grams never cross
-    from one text into the next.
+    ``norms`` are :func:`normalise`-d texts; each is padded with one space on each side and
+    n-grams never cross from one text into the next.
     """
-    if not texts:
+    if not norms:
         return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-    docs = [f" {normalise(t)} " for t in texts]
+    docs = [f" {t} " for t in norms]
     joined = _SEP.join(docs)
     codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
@@ -117,20 +126,75 @@ def char_ngram_hashes(texts: Sequence[str], lo: int, hi: int) -> tuple[np.ndarra
     return np.concatenate(out_docs), np.concatenate(out_hashes)
 
 
+_TABLE_BITS = 21
+
+
+def slot_table(sorted_hashes: np.ndarray) -> np.ndarray:
+    """Direct-address table on the low 21 bits: the index of the only hash in a slot, -1 if
+    none, -2 if several share the slot (those fall back to binary search)."""
+    size = 1 << _TABLE_BITS
+    slots = (sorted_hashes & np.uint64(size - 1)).astype(np.int64)
+    counts = np.bincount(slots, minlength=size)
+    table = np.full(size, -1, dtype=np.int64)
+    alone = counts[slots] == 1
+    table[slots[alone]] = np.flatnonzero(alone)
+    table[counts > 1] = -2
+    return table
+
+
+def lookup_sorted(
+    sorted_hashes: np.ndarray, queries: np.ndarray, table: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each query hash: (found?, its index in ``sorted_hashes``)."""
+    n = queries.shape[0]
+    if sorted_hashes.shape[0] == 0 or n == 0:
+        return np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64)
+    if table is None:
+        table = slot_table(sorted_hashes)
+    where = table[(queries & np.uint64((1 << _TABLE_BITS) - 1)).astype(np.int64)]
+    shared = np.flatnonzero(where == -2)
+    if shared.shape[0]:
+        pos = np.searchsorted(sorted_hashes, queries[shared])
+        pos[pos >= sorted_hashes.shape[0]] = 0
+        where[shared] = pos
+    np.maximum(where, 0, out=where)
+    return sorted_hashes[where] == queries, where
+
+
 # ---------------------------------------------------------------- TF-IDF
 
 
-def _tfidf_rows(rows: np.ndarray, cols: np.ndarray, n_docs: int, idf: np.ndarray) -> sp.csr_matrix:
+def _tfidf_rows(
+    rows: np.ndarray, cols: np.ndarray, n_docs: int, idf: np.ndarray
+) -> sp.csr_matrix:
     """Sublinear TF-IDF, L2-normalised rows, from (doc, feature) occurrence pairs."""
     n_feat = idf.shape[0]
-    counts = sp.csr_matrix(
-        (np.ones(rows.shape[0], dtype=np.float64), (rows, cols)), shape=(n_docs, n_feat)
+    key = np.sort(rows.astype(np.int64) * max(n_feat, 1) + cols.astype(np.int64))
+    first = (
+        np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        if key.shape[0]
+        else np.zeros(0, np.int64)
     )
-    counts.sum_duplicates()
-    counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices]
-    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+    tf = np.diff(np.r_[first, key.shape[0]])
+    key = key[first]
+    r = key // max(n_feat, 1)
+    c = key - r * max(n_feat, 1)
+    data = (1.0 + np.log(tf.astype(np.float64))) * idf[c]
+    sq = np.bincount(r, weights=data * data, minlength=n_docs)
+    norms = np.sqrt(sq)
     norms[norms == 0.0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ counts)
+    data /= norms[r]
+    indptr = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r, minlength=n_docs), out=indptr[1:])
+    return sp.csr_matrix((data, c, indptr), shape=(n_docs, n_feat))
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (plain sort + diff: faster than ``np.unique`` on large int arrays)."""
+    if a.shape[0] == 0:
+        return a
+    a = np.sort(a)
+    return a[np.r_[True, a[1:] != a[:-1]]]
 
 
 def _smooth_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
@@ -162,25 +226,40 @@ class Vectorizer:
     def word_index(self) -> dict[str, int]:
         return {t: i for i, t in enumerate(self.terms)}
 
-    def transform(self, texts: Sequence[str], _index: dict[str, int] | None = None) -> sp.csr_matrix:
-        """Feature matrix (``len(texts)`` x ``n_features``), float64 CSR."""
+    def transform(
+        self, texts: Sequence[str], _index: dict[str, int] | None = None
+    ) -> sp.csr_matrix:
+        """Feature matrix (``len(texts)`` x ``n_features``), float64 CSR with sorted indices."""
         index = _index if _index is not None else self.word_index()
-        n = len(texts)
+        norms = [normalise(t) for t in texts]
+        n = len(norms)
         rows: list[int] = []
         cols: list[int] = []
-        for i, text in enumerate(texts):
-            hits = [j for j in map(index.get, word_tokens(text, self.language)) if j is not None]
+        get = index.get
+        for i, norm in enumerate(norms):
+            hits = [
+                j for j in map(get, word_tokens(norm, self.language)) if j is not None
+            ]
             rows.extend([i] * len(hits))
             cols.extend(hits)
-        words = _tfidf_rows(np.asarray(rows, np.int64), np.asarray(cols, np.int64), n, self.word_idf)
-        docs, hashes = char_ngram_hashes(texts, self.char_lo, self.char_hi)
-        where = np.searchsorted(self.char_hashes, hashes)
-        where[where >= self.char_hashes.shape[0]] = 0
-        found = self.char_hashes[where] == hashes if self.char_hashes.shape[0] else np.zeros(0, bool)
+        words = _tfidf_rows(
+            np.asarray(rows, np.int64), np.asarray(cols, np.int64), n, self.word_idf
+        )
+        docs, hashes = char_ngram_hashes(norms, self.char_lo, self.char_hi)
+        found, where = lookup_sorted(self.char_hashes, hashes, self._table())
         chars = _tfidf_rows(docs[found], where[found], n, self.char_idf)
         return sp.hstack(
-            [words * self.word_weight, chars * self.char_weight], format="csr", dtype=np.float64
+            [words * self.word_weight, chars * self.char_weight],
+            format="csr",
+            dtype=np.float64,
         )
+
+    def _table(self) -> np.ndarray:
+        table = self.__dict__.get("_slot_table")
+        if table is None:
+            table = slot_table(self.char_hashes)
+            object.__setattr__(self, "_slot_table", table)
+        return table
 
     # ------------------------------------------------------------ (de)serialisation
 
@@ -203,7 +282,9 @@ class Vectorizer:
         }
 
     @classmethod
-    def from_parts(cls, meta: dict, terms: Sequence[str], arrays: dict, prefix: str = "vec_") -> Vectorizer:
+    def from_parts(
+        cls, meta: dict, terms: Sequence[str], arrays: dict, prefix: str = "vec_"
+    ) -> Vectorizer:
         vec = cls(
             language=str(meta["language"]),
             terms=tuple(terms),
@@ -217,10 +298,14 @@ class Vectorizer:
         )
         problems = []
         if vec.word_idf.shape != (len(vec.terms),):
-            problems.append(f"word_idf has shape {vec.word_idf.shape}, expected ({len(vec.terms)},)")
+            problems.append(
+                f"word_idf has shape {vec.word_idf.shape}, expected ({len(vec.terms)},)"
+            )
         if vec.char_idf.shape != vec.char_hashes.shape:
             problems.append("char_idf and char_hashes differ in length")
-        if vec.char_hashes.shape[0] > 1 and not np.all(vec.char_hashes[1:] > vec.char_hashes[:-1]):
+        if vec.char_hashes.shape[0] > 1 and not np.all(
+            vec.char_hashes[1:] > vec.char_hashes[:-1]
+        ):
             problems.append("char_hashes are not strictly increasing")
         if int(meta.get("n_terms", len(vec.terms))) != len(vec.terms):
             problems.append("term count does not match the metadata")
@@ -243,16 +328,18 @@ def fit_vectorizer(
 ) -> Vectorizer:
     """Learn the vocabularies and idf from ``texts`` (deterministic: ties broken by term/hash)."""
     n = len(texts)
+    norms = [normalise(t) for t in texts]
     df: dict[str, int] = {}
-    for text in texts:
-        for tok in set(word_tokens(text, language)):
+    for norm in norms:
+        for tok in set(word_tokens(norm, language)):
             df[tok] = df.get(tok, 0) + 1
     terms = sorted(t for t, c in df.items() if c >= min_df_words)
     word_idf = _smooth_idf(np.array([df[t] for t in terms], dtype=np.float64), n)
 
-    docs, hashes = char_ngram_hashes(texts, char_lo, char_hi)
-    pairs = np.unique(np.stack([hashes, docs.astype(np.uint64)], axis=1), axis=0)
-    uniq, cdf = np.unique(pairs[:, 0], return_counts=True)
+    docs, hashes = char_ngram_hashes(norms, char_lo, char_hi)
+    uniq, inverse = np.unique(hashes, return_inverse=True)
+    pairs = _sorted_unique(inverse.astype(np.int64) * max(n, 1) + docs)
+    cdf = np.bincount(pairs // max(n, 1), minlength=uniq.shape[0])
     keep = cdf >= min_df_chars
     uniq, cdf = uniq[keep], cdf[keep]
     if max_char_features is not None and uniq.shape[0] > max_char_features:
