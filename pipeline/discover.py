@@ -14,6 +14,7 @@ Strong links (score >= STRONG) very likely lead to the policy itself; weaker "hu
 from __future__ import annotations
 
 import re
+from typing import Literal
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -154,18 +155,91 @@ def visible_text(html: str) -> tuple[str, str]:
     return title, " ".join(text.split())
 
 
-def looks_like_policy(html: str, is_html: bool = True) -> bool:
-    """True if a page reads like a privacy policy (keyword count and density)."""
+PageKind = Literal["policy", "agreement", "js_shell", "other"]
+
+# a user agreement / terms of service says so in its title or first heading
+AGREEMENT_TITLE = re.compile(
+    r"用户(服务)?协议|服务(协议|条款)|使用(条款|协议)|用户须知|注册协议|許可協議|服務條款|"
+    r"terms\s+(of\s+(service|use)|and\s+conditions)|user\s+agreement|end[-\s]user\s+licen[cs]e",
+    re.I,
+)
+# the topics privacy rules cover; a page covering few of them has no privacy rules of its own
+PRIVACY_RULE_TOPICS: tuple[re.Pattern[str], ...] = (
+    re.compile(r"收集[^。；\n]{0,20}个人信息|(we|may)\s+collect|information\s+we\s+collect", re.I),
+    re.compile(r"使用[^。；\n]{0,10}个人信息|个人信息[^。；\n]{0,10}(用于|使用)|how\s+we\s+use|use\s+(of\s+)?your\s+(personal\s+)?(information|data)", re.I),
+    re.compile(r"共享|转让|公开披露|委托处理|第三方[^。；\n]{0,10}提供|share\s+your|disclos(e|ure)\s+(of\s+)?your|third\s+parties", re.I),
+    re.compile(r"(保存|存储)(期限|地点|期间)|retain|retention|how\s+long\s+we\s+keep", re.I),
+    re.compile(r"(查阅|复制|更正|删除)[^。；\n]{0,10}个人信息|注销账[号户]|your\s+(privacy\s+)?rights|access,?\s+correct|delete\s+your", re.I),
+    re.compile(r"安全(保护)?措施|加密|security\s+measures|encrypt", re.I),
+    re.compile(r"Cookie|SDK|设备(信息|标识)|device\s+identifiers?", re.I),
+)
+MIN_RULE_TOPICS = 4  # an agreement covering at least this many topics carries privacy rules
+
+# an app shell that only JavaScript fills
+_MOUNT_POINT = re.compile(
+    r"""<div[^>]+id\s*=\s*["']?(root|app|__next|__nuxt|main-app|appRoot)(?:["']|(?=[\s>]))[^>]*>\s*</div>""", re.I
+)
+_NOSCRIPT_JS = re.compile(
+    r"<noscript[^>]*>(?:(?!</noscript>).){0,2000}?(javascript|\bJS\b|启用|开启|啟用)(?:(?!</noscript>).)*</noscript>",
+    re.I | re.S,
+)
+_SCRIPT_TAG = re.compile(r"<script\b", re.I)
+JS_SHELL_MAX_TEXT = 200  # visible characters below which a page with scripts may be a shell
+
+
+def needs_javascript(html: str) -> str | None:
+    """Why ``html`` looks like an app shell whose text only JavaScript puts in, or None.
+
+    A shell has almost no visible text, at least one script, and an empty mount point
+    (``<div id="root"></div>``, ``#app``, ``#__next``) or a ``<noscript>`` asking to enable JavaScript.
+    """
+    if not _SCRIPT_TAG.search(html):
+        return None
+    _, text = visible_text(html)
+    if len(text) >= JS_SHELL_MAX_TEXT:
+        return None
+    mount = _MOUNT_POINT.search(html)
+    if mount:
+        return f"page has {len(text)} characters of text, scripts and an empty <div id=\"{mount.group(1)}\">"
+    if _NOSCRIPT_JS.search(html):
+        return f"page has {len(text)} characters of text and a <noscript> asking to enable JavaScript"
+    return None
+
+
+def privacy_rule_topics(text: str) -> int:
+    """How many privacy-rule topics (collection, use, sharing, retention, rights, security, SDKs) ``text`` covers."""
+    return sum(1 for pattern in PRIVACY_RULE_TOPICS if pattern.search(text))
+
+
+def classify_page(html: str, is_html: bool = True) -> PageKind:
+    """What a fetched page is: a privacy ``policy``, a user ``agreement`` with no privacy rules,
+    an app shell needing JavaScript (``js_shell``), or ``other``.
+
+    A user agreement that carries a privacy chapter (at least :data:`MIN_RULE_TOPICS` topics)
+    counts as a policy: some services publish their privacy rules that way.
+    """
     if is_html:
+        if needs_javascript(html):
+            return "js_shell"
         title, text = visible_text(html)
         h1 = LexborHTMLParser(html).css_first("h1")
         heading = title + " " + (h1.text(strip=True) if h1 is not None else "")
     else:
-        heading, text = "", " ".join(html.split())
+        text = " ".join(html.split())
+        heading = text[:120]
     if not text:
-        return False
+        return "other"
     hits = len(POLICY_KEYWORDS.findall(text))
-    density = hits * 1000 / len(text)
-    if POLICY_TITLE.search(heading) and hits >= 3:
-        return True
-    return hits >= MIN_KEYWORD_HITS and density >= MIN_DENSITY_PER_1000
+    privacy_heading = bool(POLICY_TITLE.search(heading))
+    if AGREEMENT_TITLE.search(heading) and not privacy_heading:
+        return "policy" if privacy_rule_topics(text) >= MIN_RULE_TOPICS and hits >= MIN_KEYWORD_HITS else "agreement"
+    if privacy_heading and hits >= 3:
+        return "policy"
+    if hits >= MIN_KEYWORD_HITS and hits * 1000 / len(text) >= MIN_DENSITY_PER_1000:
+        return "policy"
+    return "other"
+
+
+def looks_like_policy(html: str, is_html: bool = True) -> bool:
+    """True if a page reads like a privacy policy (keyword count and density; not a bare user agreement)."""
+    return classify_page(html, is_html) == "policy"

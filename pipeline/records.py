@@ -48,6 +48,10 @@ class FetchOutcome(StrEnum):
     ROBOTS_DISALLOWED = "robots_disallowed"
     UNSUPPORTED_CONTENT = "unsupported_content"  # e.g. an image or binary
     INVALID_URL = "invalid_url"
+    RATE_LIMITED = "rate_limited"  # 429/503 still after retries, or Retry-After longer than max_retry_after
+    NEEDS_JAVASCRIPT = "needs_javascript"  # an empty app shell that only JavaScript fills (body still archived)
+    NOT_A_POLICY = "not_a_policy"  # the page is a user agreement / terms with no privacy rules
+    NO_ARCHIVED_COPY = "no_archived_copy"  # --as-of: the Internet Archive holds no capture near that date
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,28 @@ class FetchResult:
     body: bytes | None = field(default=None, repr=False)
     discovery_path: tuple[str, ...] = ()  # URLs followed from the homepage to the policy
     elapsed_s: float = 0.0
+    # added by issue 4 (all optional, so older code and stored rows still build these)
+    click_depth: int | None = None  # clicks from the start page (homepage / app listing) to the policy
+    etag: str | None = None  # validators of this response, sent back on the next audit
+    last_modified: str | None = None
+    not_modified: bool = False  # the server answered 304: body and sha256 are the previous snapshot's
+    archive_timestamp: str | None = None  # --as-of: Internet Archive capture time, YYYYMMDDhhmmss
+    archive_url: str | None = None  # --as-of: replay URL the body came from
+    retries: int = 0  # requests repeated after 429/5xx or a dropped connection
+    warnings: tuple[str, ...] = ()  # e.g. the policy is more than 4 clicks from the homepage
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a previous audit learned about a policy URL, for a conditional request on the next one.
+
+    ``url`` is the final URL of the previous snapshot; the validators are only sent to that URL.
+    """
+
+    url: str
+    sha256: str
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 BlockKind = Literal["heading", "paragraph", "list_item"]

@@ -12,6 +12,7 @@ overridden by CLI options. The README's settings table is generated from this cl
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from pydantic import Field
@@ -59,6 +60,30 @@ class Settings(BaseSettings):
     allow_private: bool = Field(
         False,
         description="Allow private, loopback and link-local addresses (local tests and demos only).",
+    )
+    http_retries: int = Field(
+        2, description="Retries of one request after HTTP 429/5xx or a dropped connection, with exponential backoff."
+    )
+    retry_backoff: float = Field(1.0, description="Seconds before the first retry; doubled for each further one.")
+    max_retry_after: float = Field(
+        60.0, description="Longest Retry-After honoured; a server asking for longer is recorded as rate_limited."
+    )
+    max_discovery_depth: int = Field(5, description="Clicks followed from a homepage while looking for the policy.")
+    max_policy_clicks: int = Field(
+        4, description="A policy found more clicks than this from the homepage gets a warning (2019 认定方法: not public)."
+    )
+    render_javascript: bool = Field(
+        False, description="Render pages that need JavaScript with the system Chromium (off by default)."
+    )
+    chromium_path: str = Field("/usr/bin/chromium", description="Chromium binary used when render_javascript is on.")
+    as_of: date | None = Field(
+        None, description="Audit the Internet Archive copy closest to this date (YYYY-MM-DD) instead of the live web."
+    )
+    as_of_window_days: int = Field(
+        366, description="With as_of: a capture further than this many days from the date counts as no archived copy."
+    )
+    wayback_url: str = Field(
+        "https://web.archive.org", description="Internet Archive base URL (CDX API at /cdx/search/cdx, replay at /web/)."
     )
     fetch_retries: int = Field(2, description="Retries of a failed fetch batch task in the flow.")
     batch_size: int = Field(50, description="Targets per fetch/grade task in the flow.")

@@ -21,7 +21,13 @@ import pytest
 from pipeline.archive import Archive, ArchiveError
 from pipeline.charset import decode_body
 from pipeline.discover import find_policy_links, looks_like_policy
-from pipeline.fetch import fetch_all, fetch_target, fetch_targets, fetch_url, make_client
+from pipeline.fetch import (
+    fetch_all,
+    fetch_target,
+    fetch_targets,
+    fetch_url,
+    make_client,
+)
 from pipeline.localserver import RequestLog, Route, serve
 from pipeline.netguard import is_public_address
 from pipeline.records import FetchOutcome, FetchResult, Target
@@ -58,6 +64,7 @@ def settings_for(tmp_path: Path, **overrides: object) -> Settings:
         "connect_timeout": 2.0,
         "read_timeout": 2.0,
         "total_timeout": 5.0,
+        "retry_backoff": 0.01,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -657,3 +664,410 @@ def test_fetch_targets_works_when_called_from_inside_an_event_loop(site: Site, t
 
         results = asyncio.run(inside())
     assert results[0].outcome is FetchOutcome.OK
+
+
+# ---------------------------------------------------------------- retries (429/5xx, Retry-After)
+
+
+class _Script:
+    """A handler answering from a script of (status, headers, body) steps; the last step repeats."""
+
+    def __init__(self, *steps: tuple[int, dict[str, str], bytes]) -> None:
+        self.steps = list(steps)
+        self.seen: list[dict[str, str]] = []
+        self.times: list[float] = []
+
+    def __call__(self, h: BaseHTTPRequestHandler) -> None:
+        self.seen.append(dict(h.headers.items()))
+        self.times.append(time.monotonic())
+        status, headers, body = self.steps[min(len(self.seen), len(self.steps)) - 1]
+        h.send_response(status)
+        headers = {"Content-Type": "text/html; charset=utf-8", **headers}
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        _quiet(lambda: h.wfile.write(body))
+
+
+def test_429_with_retry_after_is_retried_after_the_wait(site: Site, tmp_path: Path, archive: Archive) -> None:
+    script = _Script((429, {"Retry-After": "1"}, b"slow down"), (200, {}, POLICY_EN.encode()))
+    with site.serve({"/p": script}) as base:
+        result = get(base + "/p", settings_for(tmp_path, obey_robots=False), archive)
+    assert result.outcome is FetchOutcome.OK, result.error
+    assert result.retries == 1
+    assert len(script.times) == 2 and script.times[1] - script.times[0] >= 0.95
+
+
+def test_503_every_time_is_http_error_after_bounded_retries(site: Site, tmp_path: Path, archive: Archive) -> None:
+    script = _Script((503, {}, b"down"))
+    with site.serve({"/p": script}) as base:
+        result = get(base + "/p", settings_for(tmp_path, obey_robots=False, http_retries=2), archive)
+    assert result.outcome is FetchOutcome.HTTP_ERROR
+    assert result.status_code == 503 and result.retries == 2
+    assert len(script.seen) == 3
+    assert "after 2 retries" in (result.error or "")
+
+
+def test_backoff_doubles_between_retries(site: Site, tmp_path: Path, archive: Archive) -> None:
+    script = _Script((500, {}, b"oops"))
+    with site.serve({"/p": script}) as base:
+        get(base + "/p", settings_for(tmp_path, obey_robots=False, http_retries=2, retry_backoff=0.2), archive)
+    gaps = [b - a for a, b in zip(script.times, script.times[1:], strict=False)]
+    assert len(gaps) == 2
+    assert gaps[0] >= 0.19 and gaps[1] >= 0.39
+
+
+def test_429_every_time_is_rate_limited(site: Site, tmp_path: Path, archive: Archive) -> None:
+    script = _Script((429, {}, b"no"))
+    with site.serve({"/p": script}) as base:
+        result = get(base + "/p", settings_for(tmp_path, obey_robots=False, http_retries=1), archive)
+    assert result.outcome is FetchOutcome.RATE_LIMITED
+    assert result.status_code == 429 and len(script.seen) == 2
+
+
+def test_retry_after_over_the_cap_is_rate_limited_at_once_with_the_wait_stated(
+    site: Site, tmp_path: Path, archive: Archive
+) -> None:
+    script = _Script((429, {"Retry-After": "3600"}, b"come back in an hour"))
+    with site.serve({"/p": script}) as base:
+        started = time.monotonic()
+        result = get(base + "/p", settings_for(tmp_path, obey_robots=False, max_retry_after=30), archive)
+    assert result.outcome is FetchOutcome.RATE_LIMITED
+    assert "3600 s" in (result.error or "") and "max_retry_after=30" in (result.error or "")
+    assert len(script.seen) == 1 and time.monotonic() - started < 1.0
+
+
+def test_retry_wait_does_not_count_against_total_timeout(site: Site, tmp_path: Path, archive: Archive) -> None:
+    script = _Script((503, {"Retry-After": "1"}, b"busy"), (200, {}, POLICY_EN.encode()))
+    with site.serve({"/p": script}) as base:
+        result = get(base + "/p", settings_for(tmp_path, obey_robots=False, total_timeout=0.8), archive)
+    assert result.outcome is FetchOutcome.OK, result.error
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("120", 120.0), ("0", 0.0), ("Wed, 21 Oct 2026 07:28:00 GMT", 60.0), ("Wed, 21 Oct 2026 07:26:00 GMT", 0.0),
+     ("soon", None), ("", None), (None, None)],
+)
+def test_retry_after_seconds_reads_delay_and_http_date(value: str | None, expected: float | None) -> None:
+    from datetime import UTC, datetime
+
+    from pipeline.fetch import retry_after_seconds
+
+    now = datetime(2026, 10, 21, 7, 27, 0, tzinfo=UTC)
+    assert retry_after_seconds(value, now=now) == expected
+
+
+# ---------------------------------------------------------------- re-audits: conditional requests
+
+
+class _Validating:
+    """A policy page with an ETag and Last-Modified that answers 304 to a matching If-None-Match."""
+
+    def __init__(self, body: bytes, etag: str = '"v1"') -> None:
+        self.body = body
+        self.etag = etag
+        self.seen: list[dict[str, str]] = []
+
+    def __call__(self, h: BaseHTTPRequestHandler) -> None:
+        self.seen.append(dict(h.headers.items()))
+        if h.headers.get("If-None-Match") == self.etag:
+            h.send_response(304)
+            h.send_header("ETag", self.etag)
+            h.end_headers()
+            return
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html; charset=utf-8")
+        h.send_header("ETag", self.etag)
+        h.send_header("Last-Modified", "Tue, 01 Sep 2026 08:00:00 GMT")
+        h.send_header("Content-Length", str(len(self.body)))
+        h.end_headers()
+        _quiet(lambda: h.wfile.write(self.body))
+
+
+def _target_fetch(target: Target, settings: Settings, archive: Archive, previous: object = None) -> FetchResult:
+    return run_with_client(settings, lambda c: fetch_target(c, target, settings, archive, previous=previous))  # type: ignore[arg-type]
+
+
+def test_reaudit_sends_validators_and_304_reuses_previous_body(site: Site, tmp_path: Path, archive: Archive) -> None:
+    from pipeline.fetch import validators_of
+
+    page = _Validating(POLICY_EN.encode())
+    settings = settings_for(tmp_path, obey_robots=False)
+    with site.serve({"/privacy": page}) as base:
+        target = Target(id="v", name="V", kind="site", policy_url=base + "/privacy")
+        first = _target_fetch(target, settings, archive)
+        again = _target_fetch(target, settings, archive, previous=validators_of(first))
+    assert first.etag == '"v1"' and first.last_modified == "Tue, 01 Sep 2026 08:00:00 GMT" and not first.not_modified
+    assert "If-None-Match" not in page.seen[0]
+    assert page.seen[1]["If-None-Match"] == '"v1"'
+    assert page.seen[1]["If-Modified-Since"] == "Tue, 01 Sep 2026 08:00:00 GMT"
+    assert again.outcome is FetchOutcome.OK and again.not_modified
+    assert again.status_code == 304
+    assert again.sha256 == first.sha256 and again.body == POLICY_EN.encode()
+    assert again.content_type == "text/html; charset=utf-8" and again.encoding == "utf-8"
+
+
+def test_changed_policy_answers_200_with_new_sha(site: Site, tmp_path: Path, archive: Archive) -> None:
+    from pipeline.fetch import validators_of
+
+    settings = settings_for(tmp_path, obey_robots=False)
+    old, new = _Validating(POLICY_EN.encode(), '"v1"'), _Validating(POLICY_ZH.encode(), '"v2"')
+    with site.serve({"/privacy": old}) as base:
+        target = Target(id="v", name="V", kind="site", policy_url=base + "/privacy")
+        first = _target_fetch(target, settings, archive)
+    with site.serve({"/privacy": new}) as base:
+        again = _target_fetch(target, settings, archive, previous=validators_of(first))
+    assert again.outcome is FetchOutcome.OK and not again.not_modified
+    assert again.sha256 != first.sha256 and again.etag == '"v2"'
+
+
+def test_validators_from_archive_read_the_archived_headers(site: Site, tmp_path: Path, archive: Archive) -> None:
+    from pipeline.fetch import validators_from_archive
+
+    with site.serve({"/privacy": _Validating(POLICY_EN.encode())}) as base:
+        first = get(base + "/privacy", settings_for(tmp_path, obey_robots=False), archive)
+    found = validators_from_archive(archive, first.final_url, first.sha256)
+    assert found is not None
+    assert (found.url, found.sha256, found.etag) == (base + "/privacy", first.sha256, '"v1"')
+    assert validators_from_archive(archive, first.final_url, "0" * 64) is None
+    assert validators_from_archive(archive, None, first.sha256) is None
+
+
+def test_304_with_body_missing_from_archive_refetches_unconditionally(site: Site, tmp_path: Path, archive: Archive) -> None:
+    from pipeline.records import Validators
+
+    page = _Validating(POLICY_EN.encode())
+    with site.serve({"/privacy": page}) as base:
+        stale = Validators(url=base + "/privacy", sha256="ab" * 32, etag='"v1"')
+        result = run_with_client(
+            settings_for(tmp_path, obey_robots=False),
+            lambda c: fetch_url(c, base + "/privacy", settings_for(tmp_path, obey_robots=False), archive, validators=stale),
+        )
+    assert result.outcome is FetchOutcome.OK and not result.not_modified
+    assert result.body == POLICY_EN.encode() and result.retries == 0
+    assert [("If-None-Match" in h) for h in page.seen] == [True, False]
+
+
+def test_validators_are_only_sent_to_the_previous_policy_url(site: Site, tmp_path: Path, archive: Archive) -> None:
+    from pipeline.records import Validators
+
+    log = RequestLog()
+    with site.serve(discovery_routes(), log=log) as base:
+        previous = Validators(url=base + "/legal/docs/privacy-v3.html", sha256="ab" * 32, etag='"x"')
+        target = Target(id="shop", name="示例商城", kind="site", homepage=base + "/")
+        result = _target_fetch(target, settings_for(tmp_path), archive, previous=previous)
+    assert result.outcome is FetchOutcome.OK
+    conditional = [p for _, p, h in log.entries if "If-None-Match" in h]
+    assert conditional == ["/legal/docs/privacy-v3.html"]
+
+
+# ---------------------------------------------------------------- content: PDF, plain text, JavaScript shells
+
+
+def make_pdf(lines: list[str]) -> bytes:
+    """A small one-page PDF with a Helvetica text layer (ASCII lines), xref offsets computed."""
+    text = " ".join("(" + line.replace("(", r"\(").replace(")", r"\)") + ") '" for line in lines)
+    content = f"BT /F1 11 Tf 14 TL 72 760 Td {text} ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{n} 0 obj\n".encode() + obj + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+PDF_LINES = [
+    "Privacy Policy of the Example Reading App",
+    "This privacy policy explains which personal information we collect and why.",
+    "We collect your email address to create your account and keep it for two years.",
+    "We share personal information with payment processors only to take payments.",
+    "You may ask us to delete your personal information at any time; privacy contact below.",
+]
+
+
+@pytest.mark.parametrize("ctype", ["application/pdf", "application/octet-stream", "text/html; charset=utf-8"])
+def test_pdf_policy_is_ok_and_readable_whatever_its_content_type(
+    site: Site, tmp_path: Path, archive: Archive, ctype: str
+) -> None:
+    from pipeline.extract import extract_pdf
+
+    pdf = make_pdf(PDF_LINES)
+    with site.serve({"/privacy.pdf": Route(pdf, content_type=ctype)}) as base:
+        result = get_target(Target(id="pdf", name="PDF", kind="app", policy_url=base + "/privacy.pdf"),
+                            settings_for(tmp_path), archive)
+    assert result.outcome is FetchOutcome.OK, result.error
+    assert result.encoding is None and result.body == pdf
+    assert "delete your personal information" in extract_pdf(result.body or b"").text
+
+
+def test_discovery_takes_a_pdf_policy_linked_from_the_footer(site: Site, tmp_path: Path, archive: Archive) -> None:
+    home = '<html><body><p>Welcome.</p><footer><a href="/docs/pp.pdf">Privacy Policy (PDF)</a></footer></body></html>'
+    routes = {"/": html(home), "/docs/pp.pdf": Route(make_pdf(PDF_LINES), content_type="application/octet-stream")}
+    with site.serve(routes) as base:
+        result = get_target(Target(id="p", name="P", kind="site", homepage=base + "/"), settings_for(tmp_path), archive)
+    assert result.outcome is FetchOutcome.OK
+    assert result.discovery_path == (base + "/", base + "/docs/pp.pdf") and result.click_depth == 1
+
+
+def test_plain_text_policy_is_ok_with_its_charset(site: Site, tmp_path: Path, archive: Archive) -> None:
+    text = "隐私政策\n\n本政策说明我们如何收集、使用、共享和保存您的个人信息，以及您如何删除个人信息。\n".encode("gb18030")
+    with site.serve({"/privacy.txt": Route(text, content_type="text/plain; charset=gbk")}) as base:
+        result = get_target(Target(id="t", name="T", kind="site", policy_url=base + "/privacy.txt"),
+                            settings_for(tmp_path), archive)
+    assert result.outcome is FetchOutcome.OK
+    assert result.encoding == "gb18030"
+    assert decode_body(result.body or b"", result.content_type)[0].startswith("隐私政策")
+
+
+SHELL_ROOT = ('<!doctype html><html><head><title>Privacy</title><script defer src="/static/app.js"></script></head>'
+              '<body><div id="root"></div></body></html>')
+SHELL_NOSCRIPT = ('<html><head><script src="/bundle.js"></script></head><body>'
+                  '<noscript>您需要启用 JavaScript 才能运行此应用。</noscript><div id="app-container"></div></body></html>')
+
+
+@pytest.mark.parametrize(("page", "why"), [(SHELL_ROOT, 'id="root"'), (SHELL_NOSCRIPT, "<noscript>")])
+def test_policy_page_needing_javascript_is_recorded_as_such_and_archived(
+    site: Site, tmp_path: Path, archive: Archive, page: str, why: str
+) -> None:
+    with site.serve({"/privacy": html(page)}) as base:
+        result = get_target(Target(id="js", name="JS", kind="site", policy_url=base + "/privacy"),
+                            settings_for(tmp_path), archive)
+    assert result.outcome is FetchOutcome.NEEDS_JAVASCRIPT
+    assert why in (result.error or "") and "render_javascript is off" in (result.error or "")
+    assert result.sha256 and archive.get(result.sha256) == page.encode()
+
+
+def test_page_with_scripts_and_real_text_is_not_a_javascript_shell(site: Site, tmp_path: Path, archive: Archive) -> None:
+    page = POLICY_EN.replace("</body>", '<div id="root"></div><script src="/a.js"></script></body>')
+    with site.serve({"/privacy": html(page)}) as base:
+        result = get_target(Target(id="js", name="JS", kind="site", policy_url=base + "/privacy"),
+                            settings_for(tmp_path), archive)
+    assert result.outcome is FetchOutcome.OK
+
+
+def test_discovery_homepage_needing_javascript_is_recorded(site: Site, tmp_path: Path, archive: Archive) -> None:
+    with site.serve({"/": html(SHELL_ROOT)}) as base:
+        result = get_target(Target(id="spa", name="SPA", kind="site", homepage=base + "/"), settings_for(tmp_path), archive)
+    assert result.outcome is FetchOutcome.NEEDS_JAVASCRIPT
+    assert "no links to follow" in (result.error or "")
+
+
+APP_JS = (b"document.getElementById('root').innerHTML = '<h1>Privacy Policy</h1>' + "
+          b"'<p>This privacy policy explains how we collect, use and share your personal information.</p>'.repeat(4);")
+
+
+@pytest.mark.slow
+def test_renderer_fills_a_javascript_shell_with_system_chromium(site: Site, tmp_path: Path, archive: Archive) -> None:
+    from pipeline.render import chromium_available
+
+    settings = settings_for(tmp_path, render_javascript=True, total_timeout=30.0)
+    if not chromium_available(settings):
+        pytest.skip(f"no Chromium at {settings.chromium_path}")
+    routes = {"/privacy": html(SHELL_ROOT), "/static/app.js": Route(APP_JS, content_type="text/javascript")}
+    with site.serve(routes) as base:
+        result = get_target(Target(id="js", name="JS", kind="site", policy_url=base + "/privacy"), settings, archive)
+    assert result.outcome is FetchOutcome.OK, result.error
+    assert b"collect, use and share your personal information" in (result.body or b"")
+    assert any("rendered with Chromium" in w for w in result.warnings)
+    assert result.sha256 and (archive.get_headers(result.sha256) or {}).get("x-policyaudit-renderer")
+
+
+# ---------------------------------------------------------------- click depth, user agreements
+
+
+def _chain(depth: int) -> dict[str, Route]:
+    """A site whose policy is ``depth`` clicks from the homepage, through hub pages."""
+    routes: dict[str, Route] = {}
+    for i in range(depth):
+        nxt = f"/hub{i + 1}/" if i + 1 < depth else "/legal/privacy.html"
+        label = "隐私政策" if i + 1 == depth else "法律声明"
+        routes[f"/hub{i}/" if i else "/"] = html(
+            f'<html><body><p>第{i}层</p><footer><a href="{nxt}">{label}</a></footer></body></html>'
+        )
+    routes["/legal/privacy.html"] = html(POLICY_ZH)
+    return routes
+
+
+def test_discovery_records_click_depth_without_warning_within_four_clicks(site: Site, tmp_path: Path, archive: Archive) -> None:
+    with site.serve(discovery_routes()) as base:
+        result = get_target(Target(id="shop", name="S", kind="site", homepage=base + "/"), settings_for(tmp_path), archive)
+    assert result.click_depth == 3 and result.warnings == ()
+
+
+def test_policy_more_than_four_clicks_away_is_flagged_not_public(site: Site, tmp_path: Path, archive: Archive) -> None:
+    with site.serve(_chain(5)) as base:
+        result = get_target(Target(id="deep", name="D", kind="site", homepage=base + "/"), settings_for(tmp_path), archive)
+    assert result.outcome is FetchOutcome.OK, result.error
+    assert result.click_depth == 5 and len(result.discovery_path) == 6
+    assert len(result.warnings) == 1 and "5 clicks" in result.warnings[0] and "not public" in result.warnings[0]
+
+
+def test_discovery_stops_at_max_discovery_depth(site: Site, tmp_path: Path, archive: Archive) -> None:
+    with site.serve(_chain(5)) as base:
+        result = get_target(Target(id="deep", name="D", kind="site", homepage=base + "/"),
+                            settings_for(tmp_path, max_discovery_depth=4), archive)
+    assert result.outcome is FetchOutcome.NO_POLICY_FOUND
+
+
+USER_AGREEMENT = (
+    "<html><head><title>用户服务协议</title></head><body><h1>用户服务协议</h1>"
+    "<p>一、服务内容：示例平台向用户提供在线阅读服务。</p><p>二、账号注册：用户应当提供真实的注册资料。</p>"
+    "<p>三、用户行为规范：用户不得发布违法信息。</p><p>四、知识产权：平台内容的知识产权归示例公司所有。</p>"
+    "<p>五、个人信息：我们将按照《隐私政策》处理您的个人信息，保护您的隐私。</p>"
+    "<p>六、免责声明与法律适用：本协议适用中华人民共和国法律。</p>{links}</body></html>"
+)
+
+
+def test_policy_url_pointing_at_a_bare_user_agreement_is_not_a_policy(site: Site, tmp_path: Path, archive: Archive) -> None:
+    with site.serve({"/agreement": html(USER_AGREEMENT.format(links=""))}) as base:
+        result = get_target(Target(id="ua", name="UA", kind="app", policy_url=base + "/agreement"),
+                            settings_for(tmp_path), archive)
+    assert result.outcome is FetchOutcome.NOT_A_POLICY
+    assert "user agreement" in (result.error or "")
+    assert result.sha256  # what the page said is archived
+
+
+def test_user_agreement_linking_to_the_policy_leads_to_it(site: Site, tmp_path: Path, archive: Archive) -> None:
+    agreement = USER_AGREEMENT.format(links='<p>详见<a href="/privacy">《隐私政策》</a></p>')
+    with site.serve({"/agreement": html(agreement), "/privacy": html(POLICY_ZH)}) as base:
+        result = get_target(Target(id="ua", name="UA", kind="app", policy_url=base + "/agreement"),
+                            settings_for(tmp_path), archive)
+    assert result.outcome is FetchOutcome.OK
+    assert result.discovery_path == (base + "/agreement", base + "/privacy") and result.click_depth == 1
+
+
+def test_discovery_does_not_take_a_user_agreement_for_the_policy(site: Site, tmp_path: Path, archive: Archive) -> None:
+    home = '<html><body><footer><a href="/terms">用户协议与隐私</a> <a href="/about">关于我们</a></footer></body></html>'
+    routes = {"/": html(home), "/terms": html(USER_AGREEMENT.format(links="")), "/about": html("<html><body>关于</body></html>")}
+    with site.serve(routes) as base:
+        result = get_target(Target(id="ua", name="UA", kind="site", homepage=base + "/"), settings_for(tmp_path), archive)
+    assert result.outcome is FetchOutcome.NO_POLICY_FOUND
+    assert "user agreement" in (result.error or "") and base + "/terms" in (result.error or "")
+
+
+def test_classify_page_tells_agreement_policy_and_shell_apart() -> None:
+    from pipeline.discover import classify_page
+
+    assert classify_page(USER_AGREEMENT.format(links="")) == "agreement"
+    assert classify_page(POLICY_ZH) == "policy" and classify_page(POLICY_EN) == "policy"
+    assert classify_page(SHELL_ROOT) == "js_shell"
+    with_chapter = USER_AGREEMENT.format(links=(
+        "<h2>第七章 隐私保护</h2><p>我们收集您的个人信息用于提供服务；我们不会向第三方共享或转让您的个人信息。</p>"
+        "<p>您的个人信息保存期限为账号存续期间；您可以查阅、更正、删除您的个人信息或注销账号。</p>"
+        "<p>我们采取加密等安全措施保护您的隐私。</p>"
+    ))
+    assert classify_page(with_chapter) == "policy"
+    assert classify_page(HOME) == "other"
