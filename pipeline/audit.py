@@ -27,9 +27,9 @@ from pipeline.archive import Archive
 from pipeline.charset import decode_body, sniff_kind
 from pipeline.errors import PolicyAuditError
 from pipeline.extract import extract_html, extract_pdf, extract_text
-from pipeline.fetch import fetch_targets
+from pipeline.fetch import fetch_targets, validators_from_archive
 from pipeline.grade import grade, grade_missing
-from pipeline.records import FetchOutcome, FetchResult, Grade, GradeStatus, PolicyText, Rubric, Segment, Target
+from pipeline.records import FetchOutcome, FetchResult, Grade, GradeStatus, PolicyText, Rubric, Segment, Target, Validators
 from pipeline.rubric import load_rubric, rubric_fingerprint
 from pipeline.segment import segment_many
 from pipeline.settings import Settings
@@ -297,6 +297,18 @@ def plan_audit(
     return AuditPlan(run_id=run.id, label=label, todo=todo, skipped=len(targets) - len(todo))  # type: ignore[arg-type]
 
 
+def previous_validators(engine: Engine, run_id: int, targets: Sequence[Target], archive: Archive) -> dict[str, Validators]:
+    """ETag / Last-Modified of each service's last fetched policy, for conditional requests on re-audits."""
+    with store.session_scope(engine) as session:
+        prev = store.previous_fetches(session, run_id, [t.id for t in targets])
+    out: dict[str, Validators] = {}
+    for sid, (url, sha) in prev.items():
+        v = validators_from_archive(archive, url, sha)
+        if v is not None:
+            out[sid] = v
+    return out
+
+
 def batches(items: Sequence[Target], size: int) -> list[list[Target]]:
     return [list(items[i : i + size]) for i in range(0, len(items), max(1, size))]
 
@@ -322,7 +334,7 @@ def run_audit(
     done = 0
     for batch in batches(plan.todo, settings.batch_size):
         start = time.perf_counter()
-        results = fetch_targets(batch, settings, archive)
+        results = fetch_targets(batch, settings, archive, previous_validators(engine, plan.run_id, batch, archive))
         fetch_s += time.perf_counter() - start
         process_batch(engine, plan.run_id, list(zip(batch, results, strict=True)), rubric, classifiers, t)
         done += len(batch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -111,6 +112,7 @@ def audit(
     report: Annotated[Path | None, typer.Option("--report", help="Also write the report to this folder.")] = None,
     dask: Annotated[str | None, typer.Option("--dask", help="Dask scheduler address (tcp://host:8786): spread batches over its workers.")] = None,
     shard: Annotated[str | None, typer.Option("--shard", help="K/N: this worker audits the K-th of N disjoint parts of the list (share --db-url).")] = None,
+    as_of: Annotated[datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"], help="Audit the Internet Archive copy closest to this date, e.g. --as-of 2019-03-01.")] = None,
 ) -> None:
     """Audit every service in TARGETS and store the grades under LABEL.
 
@@ -119,6 +121,7 @@ def audit(
     overrides = _overrides(
         data_dir=data_dir, database_url=db_url, rubric=rubric, allow_private=allow_private or None,
         obey_robots=False if no_robots else None, use_classifier=False if no_classifier else None,
+        as_of=as_of.date().isoformat() if as_of else None,
     )
     try:
         summary = _run_flow(targets, label, overrides, refresh, use_prefect=not no_prefect, dask=dask, shard=shard)
@@ -452,6 +455,32 @@ def export(
     except PolicyAuditError as exc:
         _fail(exc)
     console.print(f"{result.format}: {result.path} ({result.services} services, {result.rows} rows)")
+
+
+@app.command("export-warc")
+def export_warc_cmd(
+    label: Annotated[str, typer.Option("--label", "-l", help="Audit label whose snapshots to export.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="WARC file to write (.warc.gz).")],
+    data_dir: DataDir = None,
+    db_url: DbUrl = None,
+) -> None:
+    """Export every archived snapshot of one audit as a WARC file that archivists' tools can open.
+
+    Example: policyaudit export-warc --label 2026 --out 2026.warc.gz
+    """
+    from pipeline import store
+    from pipeline.archive import Archive
+    from pipeline.warc import export_warc
+
+    settings = _settings(data_dir=data_dir, database_url=db_url)
+    try:
+        engine = store.make_engine(settings.db_url)
+        with store.session_scope(engine) as session:
+            snapshots = store.run_snapshots(session, label)
+        n = export_warc(Archive(settings.archive_dir), snapshots, out, user_agent=settings.user_agent, info={"isPartOf": label})
+    except PolicyAuditError as exc:
+        _fail(exc)
+    console.print(f"warc: {out} ({n} records, {len(snapshots)} snapshots)")
 
 
 @app.command("datasette-metadata")

@@ -211,6 +211,7 @@ def export_audit(
 
 #: Descriptions of columns whose SQLModel field has none, by table then column.
 COLUMN_NOTES: Mapping[str, Mapping[str, str]] = {
+    "alembic_version": {"version_num": "Alembic revision id of the schema"},
     "services": {
         "name": "Display name of the service",
         "sector": "Sector, as given in the targets file (may be empty)",
@@ -303,6 +304,7 @@ COLUMN_NOTES: Mapping[str, Mapping[str, str]] = {
 }
 
 TABLE_NOTES: Mapping[str, str] = {
+    "alembic_version": "Schema revision applied by the Alembic migrations in pipeline/migrations.",
     "services": "One row per audited service, from the targets file.",
     "audit_runs": "One row per audit (label), with the rubric and model used and counts by status.",
     "snapshots": "One fetch per audit and service: URLs, HTTP outcome and the sha256 of the archived body.",

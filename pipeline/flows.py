@@ -17,7 +17,16 @@ from prefect.cache_policies import NO_CACHE
 
 from pipeline import store
 from pipeline.archive import Archive
-from pipeline.audit import BatchTimings, Classifiers, batches, load_classifiers, parse_shard, plan_audit, process_batch
+from pipeline.audit import (
+    BatchTimings,
+    Classifiers,
+    batches,
+    load_classifiers,
+    parse_shard,
+    plan_audit,
+    previous_validators,
+    process_batch,
+)
 from pipeline.fetch import fetch_targets
 from pipeline.records import FetchResult, Rubric, Target
 from pipeline.rubric import load_rubric
@@ -26,9 +35,13 @@ from pipeline.targets import load_targets
 
 
 @task(name="fetch-batch", cache_policy=NO_CACHE, retry_delay_seconds=2)
-def fetch_batch(targets: list[Target], settings: Settings) -> tuple[list[FetchResult], float]:
+def fetch_batch(targets: list[Target], settings: Settings, run_id: int) -> tuple[list[FetchResult], float]:
     start = time.perf_counter()
-    results = fetch_targets(targets, settings, Archive(settings.archive_dir))
+    archive = Archive(settings.archive_dir)
+    engine = store.make_engine(settings.db_url)
+    previous = previous_validators(engine, run_id, targets, archive)
+    engine.dispose()
+    results = fetch_targets(targets, settings, archive, previous)
     return results, time.perf_counter() - start
 
 
@@ -113,7 +126,7 @@ def audit(
 
     try:
         if distributed:
-            fetched = [fetch_task.submit(g, settings) for g in groups]
+            fetched = [fetch_task.submit(g, settings, plan.run_id) for g in groups]
             graded = [
                 grade_batch_fetched.submit(plan.run_id, g, f, rubric, classifiers, settings)
                 for g, f in zip(groups, fetched, strict=True)
@@ -123,12 +136,12 @@ def audit(
                 add(batch_t)
         else:
             # fetch the next batch while grading this one
-            pending = fetch_task.submit(groups[0], settings) if groups else None
+            pending = fetch_task.submit(groups[0], settings, plan.run_id) if groups else None
             for n, group in enumerate(groups):
                 assert pending is not None
                 results, fetch_s = pending.result()
                 timings["fetch"] += fetch_s
-                pending = fetch_task.submit(groups[n + 1], settings) if n + 1 < len(groups) else None
+                pending = fetch_task.submit(groups[n + 1], settings, plan.run_id) if n + 1 < len(groups) else None
                 counts, batch_t = grade_batch(plan.run_id, group, results, rubric, classifiers, settings)
                 add(batch_t)
                 logger.info("batch %d/%d: %s", n + 1, len(groups), counts)

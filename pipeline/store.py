@@ -106,6 +106,14 @@ class Snapshot(SQLModel, table=True):
     elapsed_s: float = 0.0
     previous_sha256: str | None = Field(default=None, description="sha256 of this service's snapshot in the previous audit")
     changed: bool | None = Field(default=None, description="content differs from the previous audit; None if no previous")
+    click_depth: int | None = Field(default=None, description="clicks from the start page to the policy (0 = given URL)")
+    etag: str | None = Field(default=None, description="ETag validator of the response, for conditional re-fetches")
+    last_modified: str | None = Field(default=None, description="Last-Modified validator of the response")
+    not_modified: bool = Field(default=False, description="the server answered 304; body taken from the archive")
+    archive_timestamp: str | None = Field(default=None, description="Internet Archive capture time (--as-of audits)")
+    archive_url: str | None = Field(default=None, description="Internet Archive replay URL (--as-of audits)")
+    retries: int = Field(default=0, description="HTTP retries needed (429/5xx/resets)")
+    warnings: list = Field(default_factory=list, sa_column=Column(JSON), description="e.g. policy more than 4 clicks away")
 
 
 class Document(SQLModel, table=True):
@@ -355,6 +363,14 @@ def save_result(
             elapsed_s=fetch.elapsed_s,
             previous_sha256=previous_sha256,
             changed=None if previous_sha256 is None else previous_sha256 != fetch.sha256,
+            click_depth=fetch.click_depth,
+            etag=fetch.etag,
+            last_modified=fetch.last_modified,
+            not_modified=fetch.not_modified,
+            archive_timestamp=fetch.archive_timestamp,
+            archive_url=fetch.archive_url,
+            retries=fetch.retries,
+            warnings=list(fetch.warnings),
         )
         session.add(snap)
         if policy is not None and fetch.sha256:
@@ -403,6 +419,23 @@ def previous_snapshots(session: Session, run_id: int, service_ids: Sequence[str]
         .order_by(Snapshot.run_id)
     ).all()
     return {sid: sha for sid, sha, _ in rows}  # later runs overwrite earlier ones
+
+
+def previous_fetches(session: Session, run_id: int, service_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """(final URL, sha256) of each service's latest earlier snapshot that had a body: for conditional requests."""
+    rows = session.exec(
+        select(Snapshot.service_id, Snapshot.final_url, Snapshot.requested_url, Snapshot.sha256)
+        .where(Snapshot.run_id != run_id, Snapshot.service_id.in_(list(service_ids)), Snapshot.sha256.is_not(None))  # type: ignore[attr-defined,union-attr]
+        .order_by(Snapshot.run_id)
+    ).all()
+    return {sid: (final or req, sha) for sid, final, req, sha in rows}
+
+
+def run_snapshots(session: Session, label: str) -> list[FetchResult]:
+    """Every snapshot of one audit, as fetch records (without bodies), for WARC export."""
+    run = get_run(session, label)
+    rows = session.exec(select(Snapshot).where(Snapshot.run_id == run.id).order_by(Snapshot.service_id)).all()
+    return [_snapshot_record(r) for r in rows]
 
 
 def reusable_grade(
@@ -506,6 +539,14 @@ def _snapshot_record(s: Snapshot) -> FetchResult:
         error=s.error,
         discovery_path=tuple(s.discovery_path or ()),
         elapsed_s=s.elapsed_s,
+        click_depth=s.click_depth,
+        etag=s.etag,
+        last_modified=s.last_modified,
+        not_modified=s.not_modified,
+        archive_timestamp=s.archive_timestamp,
+        archive_url=s.archive_url,
+        retries=s.retries,
+        warnings=tuple(s.warnings or ()),
     )
 
 

@@ -1,0 +1,81 @@
+"""Re-audits: unchanged policies are not re-read or re-graded, changed ones are flagged; 304s reuse the archive."""
+
+from __future__ import annotations
+
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+from sqlmodel import select
+
+from pipeline import store
+from pipeline.audit import run_audit
+from pipeline.localserver import RequestLog, Route, serve
+from pipeline.settings import Settings
+
+POLICY = """<html><head><meta charset="utf-8"><title>Example privacy policy</title></head><body>
+<h1>Privacy Policy</h1><p>Last updated: 1 May 2026.</p>
+<p>We collect your email address and device identifiers to provide the service and keep it secure.</p>
+<p>We keep your personal information for 12 months after your account is closed, then delete it.</p>
+<p>You can access, correct or delete your personal information in your account settings.</p>
+<p>Contact our privacy team at privacy@example.org with any question about this privacy policy.</p>
+{extra}
+</body></html>"""
+
+
+def _etag_route(body: bytes, etag: str):
+    def handle(h: BaseHTTPRequestHandler) -> None:
+        if h.headers.get("If-None-Match") == etag:
+            h.send_response(304)
+            h.send_header("ETag", etag)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html; charset=utf-8")
+        h.send_header("ETag", etag)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    return handle
+
+
+def _targets(tmp_path: Path, base: str) -> Path:
+    p = tmp_path / "targets.csv"
+    p.write_text(
+        "id,name,kind,sector,region,policy_url,homepage\n"
+        f"same,Same Co,site,news,,{base}/same,\n"
+        f"etag,Etag Co,site,news,,{base}/etag,\n"
+        f"moving,Moving Co,site,news,,{base}/moving,\n",
+        encoding="utf-8",
+    )
+    return p
+
+
+def test_reaudit_reuses_unchanged_grades_flags_changes_and_sends_validators(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, allow_private=True, use_classifier=False)
+    same = POLICY.format(extra="").encode()
+    log = RequestLog()
+    routes = {
+        "/same": Route(same),
+        "/etag": _etag_route(POLICY.format(extra="<p>Etag Co.</p>").encode(), '"v1"'),
+        "/moving": Route(POLICY.format(extra="").encode()),
+    }
+    with serve(routes, log=log) as base:
+        targets = _targets(tmp_path, base)
+        first = run_audit(targets, "2025", settings)
+        routes["/moving"] = Route(POLICY.format(extra="<p>We share data with advertising partners.</p>").encode())
+        second = run_audit(targets, "2026", settings)
+    assert first.n_assessed == second.n_assessed == 3
+    assert first.n_reused == 0 and second.n_reused == 2  # "same" and the 304 one; "moving" changed
+    etag_requests = [h for _m, p, h in log.entries if p == "/etag"]
+    assert etag_requests[-1].get("If-None-Match") == '"v1"'
+    engine = store.make_engine(settings.db_url)
+    with store.session_scope(engine) as s:
+        run = store.get_run(s, "2026")
+        snaps = {x.service_id: x for x in s.exec(select(store.Snapshot).where(store.Snapshot.run_id == run.id))}
+        scores = {x.service_id: x for x in s.exec(select(store.Score).where(store.Score.run_id == run.id))}
+    assert snaps["etag"].not_modified and snaps["etag"].changed is False
+    assert snaps["same"].changed is False and not snaps["same"].not_modified
+    assert snaps["moving"].changed is True and snaps["moving"].previous_sha256 != snaps["moving"].sha256
+    assert scores["same"].reused_from_run == first.id and scores["moving"].reused_from_run is None
