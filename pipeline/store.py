@@ -210,17 +210,25 @@ def _alembic_config(connection: Any) -> Any:
     return cfg
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to the newest Alembic revision (creates the tables on an empty database).
 
     On PostgreSQL an advisory lock makes workers that start together migrate one at a time.
     """
     from alembic import command
 
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(721000115)")
-        command.upgrade(_alembic_config(conn), "head")
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # batch migrations rebuild tables: foreign keys must be off (outside a transaction)
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(721000115)")
+            command.upgrade(_alembic_config(conn), revision)
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
 
 
 def make_engine(url: str, retries: int = 3, retry_delay: float = 1.0) -> Engine:

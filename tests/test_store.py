@@ -122,3 +122,30 @@ def test_two_workers_migrating_at_once_do_not_collide(pg_url: str) -> None:
         engines = list(pool.map(lambda _: store.make_engine(pg_url), range(4)))
     for e in engines:
         e.dispose()
+
+
+def test_upgrading_a_database_with_data_keeps_it(tmp_path: Path) -> None:
+    """A database made by revision 0001 with rows in it upgrades to the newest schema without loss."""
+    from sqlalchemy import create_engine, text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_engine(url)
+    store.migrate(old, "0001")
+    with old.begin() as c:
+        c.execute(text("INSERT INTO services (id, name, kind, sector, region, updated_at) VALUES ('a', 'A', 'site', '', '', '2025-01-01')"))
+        c.execute(text(
+            "INSERT INTO audit_runs (id, label, rubric_id, rubric_version, rubric_sha256, status, started_at, n_targets, n_assessed, "
+            "n_no_policy, n_not_assessed, n_reused, targets_file) VALUES (1, '2025', 'transparency', '1.0.0', '', 'completed', "
+            "'2025-01-01', 1, 1, 0, 0, 0, 't.csv')"
+        ))
+        c.execute(text(
+            "INSERT INTO snapshots (run_id, service_id, requested_url, fetched_at, size, outcome, elapsed_s, discovery_path) "
+            "VALUES (1, 'a', 'https://a.example/p', '2025-01-01', 10, 'ok', 0.1, '[]')"
+        ))
+    old.dispose()
+    engine = store.make_engine(url)
+    with store.session_scope(engine) as s:
+        [snap] = s.exec(select(store.Snapshot)).all()
+        assert snap.requested_url == "https://a.example/p" and snap.retries == 0 and snap.not_modified is False
+        assert store.get_run(s, "2025").n_assessed == 1
+    engine.dispose()
