@@ -19,6 +19,7 @@ held for that service, so re-running or resuming an audit never duplicates rows.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -199,6 +200,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_MIGRATE_LOCK = threading.Lock()
+_MIGRATED: set[str] = set()
 
 
 def _alembic_config(connection: Any) -> Any:
@@ -241,7 +244,11 @@ def make_engine(url: str, retries: int = 3, retry_delay: float = 1.0) -> Engine:
     last: Exception | None = None
     for attempt in range(retries):
         try:
-            migrate(engine)
+            with _MIGRATE_LOCK:  # Alembic's command API is not thread-safe; once per process and URL
+                fresh_file = url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists()
+                if url not in _MIGRATED or fresh_file:
+                    migrate(engine)
+                    _MIGRATED.add(url)
             return engine
         except OperationalError as exc:
             last = exc
