@@ -46,7 +46,7 @@ def assessable(policy: PolicyText) -> str | None:
     """Why this text cannot be assessed, or None when it can."""
     text = policy.text.strip()
     if not text:
-        return "empty text"
+        return "empty text: no readable text (an empty page, only images, or a PDF without a text layer)"
     minimum = MIN_POLICY_CHARS.get(policy.language, DEFAULT_MIN_POLICY_CHARS)
     if len(text) < minimum:
         return f"text too short to be a policy ({len(text)} characters < {minimum})"

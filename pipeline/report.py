@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
 import shutil
 from collections import Counter, defaultdict
@@ -808,6 +809,14 @@ def _fmt_time(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else ""
 
 
+def _holds(path: Path, sha256: str) -> bool:
+    """Does ``path`` exist with exactly the content whose hash is ``sha256``?"""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    except OSError:
+        return False
+
+
 def _copy_snapshots(
     report: AuditReport, dest: Path, archive_dir: Path | None
 ) -> dict[str, str]:
@@ -820,14 +829,16 @@ def _copy_snapshots(
         if not sha or not _SHA256.fullmatch(sha):
             continue
         target = dest / f"{sha}.txt"
-        if not target.exists():
+        if not _holds(target, sha):  # absent, or cut short by a killed earlier run
             source = Path(archive_dir) / sha[:2] / sha[2:]
             if not source.is_file():
                 continue
             data = source.read_bytes()
             if hashlib.sha256(data).hexdigest() != sha:
                 continue  # corrupt archive entry: do not publish it under this name
-            target.write_bytes(data)
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)  # never a partial file under the sha256 name
         copied[svc.target.id] = f"snapshots/{sha}.txt"
     return copied
 
