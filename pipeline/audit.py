@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +31,7 @@ from pipeline.errors import PolicyAuditError
 from pipeline.extract import extract_html, extract_pdf, extract_text
 from pipeline.fetch import fetch_targets, validators_from_archive
 from pipeline.grade import grade, grade_missing
+from pipeline.parallel import GradingPool
 from pipeline.records import FetchOutcome, FetchResult, Grade, GradeStatus, PolicyText, Rubric, Segment, Target, Validators
 from pipeline.rubric import load_rubric, rubric_fingerprint
 from pipeline.segment import segment_many
@@ -213,8 +216,9 @@ def process_batch(
     rubric: Rubric,
     classifiers: Classifiers,
     timings: BatchTimings | None = None,
+    pool: GradingPool | None = None,
 ) -> dict[str, int]:
-    """Grade a fetched batch and store every result. Returns counts by grade status."""
+    """Grade a fetched batch (in ``pool`` when given) and store every result. Returns counts by grade status."""
     t = timings or BatchTimings()
     start = time.perf_counter()
     shas = {f.sha256 for _, f in fetched if f.outcome == FetchOutcome.OK and f.sha256}
@@ -233,7 +237,12 @@ def process_batch(
             if doc is not None:
                 known_docs[sha] = doc
     t.store += time.perf_counter() - start
-    graded = grade_fetched(fetched, rubric, classifiers, t, known_docs, known_grades)
+    if pool is not None:
+        graded, worker_t = pool.grade(fetched, known_docs, known_grades)
+        for k, v in worker_t.items():
+            setattr(t, k, getattr(t, k) + v)
+    else:
+        graded = grade_fetched(fetched, rubric, classifiers, t, known_docs, known_grades)
     start = time.perf_counter()
     counts: dict[str, int] = {}
     with store.session_scope(engine) as session:
@@ -330,17 +339,44 @@ def run_audit(
     archive = Archive(settings.archive_dir)
     plan = plan_audit(engine, targets, label, rubric, classifiers, str(targets_file), refresh, parse_shard(shard))
     t = BatchTimings()
-    fetch_s = 0.0
-    done = 0
-    for batch in batches(plan.todo, settings.batch_size):
-        start = time.perf_counter()
-        results = fetch_targets(batch, settings, archive, previous_validators(engine, plan.run_id, batch, archive))
-        fetch_s += time.perf_counter() - start
-        process_batch(engine, plan.run_id, list(zip(batch, results, strict=True)), rubric, classifiers, t)
-        done += len(batch)
-        if on_batch:
-            on_batch(done, len(plan.todo))
+    groups = batches(plan.todo, settings.batch_size)
+    fetch_time = [0.0]
+    try:
+        _run_batches(engine, plan, groups, settings, archive, rubric, classifiers, t, on_batch, fetch_time)
+    except BaseException as exc:
+        try:
+            with store.session_scope(engine) as session:
+                store.finish_run(session, plan.run_id, {"fetch": fetch_time[0], **t.as_dict()}, status="failed",
+                                 error=f"{type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - the database may be on the full disk too; the original error matters
+            log.exception("could not record the failed run %s", label)
+        raise
     with store.session_scope(engine) as session:
         return store.finish_run(
-            session, plan.run_id, {"fetch": fetch_s, **t.as_dict(), "wall": time.perf_counter() - wall}
+            session, plan.run_id, {"fetch": fetch_time[0], **t.as_dict(), "wall": time.perf_counter() - wall}
         )
+
+
+def _run_batches(
+    engine: Engine, plan: AuditPlan, groups: list[list[Target]], settings: Settings, archive: Archive, rubric: Rubric,
+    classifiers: Classifiers, t: BatchTimings, on_batch: Callable[[int, int], None] | None, fetch_time: list[float],
+) -> None:
+    """Fetch batches in this thread while up to ``settings.workers`` batches are graded in worker processes."""
+    done = 0
+    with ExitStack() as stack:
+        pool = stack.enter_context(GradingPool(settings)) if settings.workers > 1 and len(groups) > 1 else None
+        graders = stack.enter_context(ThreadPoolExecutor(max(1, settings.workers)))
+        in_flight: list[Future[dict[str, int]]] = []
+        for batch in groups:
+            start = time.perf_counter()
+            results = fetch_targets(batch, settings, archive, previous_validators(engine, plan.run_id, batch, archive))
+            fetch_time[0] += time.perf_counter() - start
+            fetched = list(zip(batch, results, strict=True))
+            in_flight.append(graders.submit(process_batch, engine, plan.run_id, fetched, rubric, classifiers, t, pool))
+            while len(in_flight) > max(1, settings.workers) or (in_flight and in_flight[0].done()):
+                in_flight.pop(0).result()
+                done += settings.batch_size
+                if on_batch:
+                    on_batch(min(done, len(plan.todo)), len(plan.todo))
+        for fut in in_flight:
+            fut.result()

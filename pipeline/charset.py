@@ -153,8 +153,11 @@ def decode_body(body: bytes, content_type: str | None) -> tuple[str, str]:
             return text, codec
 
     detected = _detect(body) if has_high else None
-    if detected is not None and (not weak or detected[1] in _MULTIBYTE):
-        return detected  # a weak header only loses to a multi-byte (CJK) guess
+    # a weak header, or a declared UTF-8 that is only slightly broken, loses only to a multi-byte (CJK) guess:
+    # a single-byte guess (cp850...) would turn each bad byte into plausible-looking junk letters
+    says_utf8 = "utf-8" in (header, meta)
+    if detected is not None and ((not weak and not says_utf8) or detected[1] in _MULTIBYTE):
+        return detected
     if weak and header is not None:
         text = _strict(body, header)
         if text is not None:
@@ -212,8 +215,8 @@ def sniff_kind(body: bytes, content_type: str | None) -> BodyKind:
             return "binary"
         if any(b in _CONTROL for b in head):
             return "binary"
-    if b"\x00" in head:
-        return "binary"
+    if b"\x00" in head and not _HTML_START.match(head):
+        return "binary"  # a stray NUL inside a page that starts as HTML does not make it binary
     media = _media_type(content_type)
     if media.startswith(("image/", "audio/", "video/", "font/")):
         return "binary"

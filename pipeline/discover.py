@@ -18,6 +18,7 @@ from typing import Literal
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
+from pipeline.extract import limit_nesting
 
 STRONG = 80  # a link this good is probably the policy itself
 
@@ -110,7 +111,7 @@ def find_policy_links(html: str, base_url: str) -> list[tuple[str, str, int]]:
 
     Links with no sign of a policy (score 0) are left out; each URL appears once, with its best score.
     """
-    tree = LexborHTMLParser(html)
+    tree = LexborHTMLParser(limit_nesting(html))
     base = base_url
     base_tag = tree.css_first("base[href]")
     if base_tag is not None and base_tag.attributes.get("href"):
@@ -145,7 +146,7 @@ def find_policy_links(html: str, base_url: str) -> list[tuple[str, str, int]]:
 
 def visible_text(html: str) -> tuple[str, str]:
     """``(title, visible body text)`` of a page, scripts and styles removed."""
-    tree = LexborHTMLParser(html)
+    tree = LexborHTMLParser(limit_nesting(html))
     title_node = tree.css_first("title")
     title = title_node.text(strip=True) if title_node is not None else ""
     for node in tree.css("script, style, noscript, template"):
@@ -222,7 +223,7 @@ def classify_page(html: str, is_html: bool = True) -> PageKind:
         if needs_javascript(html):
             return "js_shell"
         title, text = visible_text(html)
-        h1 = LexborHTMLParser(html).css_first("h1")
+        h1 = LexborHTMLParser(limit_nesting(html)).css_first("h1")
         heading = title + " " + (h1.text(strip=True) if h1 is not None else "")
     else:
         text = " ".join(html.split())

@@ -9,6 +9,7 @@ against ``PREFECT_API_URL`` when it is set.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from pipeline.audit import (
     process_batch,
 )
 from pipeline.fetch import fetch_targets
+from pipeline.parallel import GradingPool
 from pipeline.records import FetchResult, Rubric, Target
 from pipeline.rubric import load_rubric
 from pipeline.settings import Settings
@@ -53,10 +55,11 @@ def grade_batch(
     rubric: Rubric,
     classifiers: Classifiers,
     settings: Settings,
+    pool: GradingPool | None = None,
 ) -> tuple[dict[str, int], dict[str, float]]:
     timings = BatchTimings()
     engine = store.make_engine(settings.db_url)
-    counts = process_batch(engine, run_id, list(zip(targets, results, strict=True)), rubric, classifiers, timings)
+    counts = process_batch(engine, run_id, list(zip(targets, results, strict=True)), rubric, classifiers, timings, pool)
     engine.dispose()
     return counts, timings.as_dict()
 
@@ -135,16 +138,27 @@ def audit(
                 counts, batch_t = fut.result()
                 add(batch_t)
         else:
-            # fetch the next batch while grading this one
-            pending = fetch_task.submit(groups[0], settings, plan.run_id) if groups else None
-            for n, group in enumerate(groups):
-                assert pending is not None
-                results, fetch_s = pending.result()
-                timings["fetch"] += fetch_s
-                pending = fetch_task.submit(groups[n + 1], settings, plan.run_id) if n + 1 < len(groups) else None
-                counts, batch_t = grade_batch(plan.run_id, group, results, rubric, classifiers, settings)
-                add(batch_t)
-                logger.info("batch %d/%d: %s", n + 1, len(groups), counts)
+            # fetch the next batch while up to `workers` batches are graded in worker processes
+            with ExitStack() as stack:
+                pool = stack.enter_context(GradingPool(settings)) if settings.workers > 1 and len(groups) > 1 else None
+                pending = fetch_task.submit(groups[0], settings, plan.run_id) if groups else None
+                grading: list[Any] = []
+
+                def collect() -> None:
+                    counts, batch_t = grading.pop(0).result()
+                    add(batch_t)
+                    logger.info("graded batch: %s", counts)
+
+                for n, group in enumerate(groups):
+                    assert pending is not None
+                    results, fetch_s = pending.result()
+                    timings["fetch"] += fetch_s
+                    pending = fetch_task.submit(groups[n + 1], settings, plan.run_id) if n + 1 < len(groups) else None
+                    grading.append(grade_batch.submit(plan.run_id, group, results, rubric, classifiers, settings, pool))
+                    while len(grading) > max(1, settings.workers):
+                        collect()
+                while grading:
+                    collect()
     except BaseException as exc:
         with store.session_scope(engine) as session:
             store.finish_run(session, plan.run_id, timings, status="failed", error=f"{type(exc).__name__}: {exc}")

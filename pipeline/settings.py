@@ -13,6 +13,7 @@ overridden by CLI options. The README's settings table is generated from this cl
 from __future__ import annotations
 
 from datetime import date
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -87,6 +88,10 @@ class Settings(BaseSettings):
     )
     fetch_retries: int = Field(2, description="Retries of a failed fetch batch task in the flow.")
     batch_size: int = Field(50, description="Targets per fetch/grade task in the flow.")
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        description="Processes that read, segment, classify and grade in parallel (1 = in the main process).",
+    )
 
     @property
     def db_url(self) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Text, UniqueConstraint, delete, event, func, insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from pipeline.errors import StoreError
@@ -236,9 +236,12 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def make_engine(url: str, retries: int = 3, retry_delay: float = 1.0) -> Engine:
     """Engine for ``url`` with the schema migrated. Retries a locked/unreachable database, then raises StoreError."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
+    try:
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, pool_pre_ping=True)
+    except (OSError, ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"cannot use the database URL {url!r}: {type(exc).__name__}: {exc}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     last: Exception | None = None
@@ -258,8 +261,13 @@ def make_engine(url: str, retries: int = 3, retry_delay: float = 1.0) -> Engine:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session; a database that stays locked or goes away becomes a StoreError naming it."""
     with Session(engine, expire_on_commit=False) as session:
-        yield session
+        try:
+            yield session
+        except OperationalError as exc:
+            session.rollback()
+            raise StoreError(f"cannot use the database {engine.url!r}: {exc.orig}") from exc
 
 
 # ----------------------------------------------------------------- writes

@@ -220,10 +220,7 @@ def test_hostile_run_completes_with_every_service_recorded_once(audited: Audited
     engine.dispose()
 
 
-KNOWN_BUGS = {
-    "stray-nul-in-html": "charset.sniff_kind returns 'binary' for any NUL byte in the first 1 KB, before looking at "
-    "the <!DOCTYPE html> start: a page browsers show is recorded as unsupported_content",
-}
+KNOWN_BUGS: dict[str, str] = {}  # case id -> reason, for bugs found and not fixed yet
 
 
 @pytest.mark.parametrize(
@@ -261,11 +258,6 @@ def test_mislabelled_chinese_charsets_decode_to_the_right_characters(audited: Au
     assert "\ufffd" not in "".join(audited.by_id[s].text or "" for s in ("gbk-served-as-utf8", "utf8-served-as-gbk"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="charset.decode_body: a mostly-valid UTF-8 body labelled utf-8 falls through to charset-normalizer, "
-    "which picks cp850 and turns each invalid byte into mojibake (ÝáÇ) inside the quoted text",
-)
 def test_invalid_bytes_in_utf8_body_do_not_become_mojibake(audited: Audited) -> None:
     text = audited.by_id["invalid-utf8"].text or ""
     assert "We collect your email address, a display name" in text.replace("  ", " ")

@@ -206,11 +206,6 @@ def test_bad_rubric_fails_naming_file_line_field_and_writes_nothing(tmp_path: Pa
     _assert_clear_error(code, out, data, path, bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli._fail prints the error with rich markup on, so the '[field]' of every problem "
-    "('targets.csv:4 [id]: ...') is taken for a markup tag and vanishes from the message",
-)
 @pytest.mark.parametrize(("kind", "name"), [("targets", "duplicate-ids"), ("rubric", "unknown-top-key")])
 def test_cli_error_keeps_the_field_name(tmp_path: Path, kind: str, name: str) -> None:
     bad = (TARGETS if kind == "targets" else RUBRICS)[name]

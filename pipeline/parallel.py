@@ -1,0 +1,76 @@
+"""Grading on several cores: a pool of worker processes, each with the rubric and classifiers loaded once.
+
+Reading, segmenting, classifying and grading are CPU-bound Python; threads would share
+one core. :class:`GradingPool` runs :func:`pipeline.audit.grade_fetched` in
+``Settings.workers`` processes (spawned, so it is safe beside Prefect's threads)::
+
+    with GradingPool(settings) as pool:
+        assessed, timings = pool.grade(fetched, known_docs, known_grades)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from pipeline.records import FetchResult, Grade, PolicyText, Segment, Target
+from pipeline.settings import Settings
+
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(settings_json: dict[str, Any]) -> None:
+    from pipeline.audit import load_classifiers
+    from pipeline.rubric import load_rubric
+
+    settings = Settings(**settings_json)
+    _STATE["rubric"] = load_rubric(settings.rubric)
+    _STATE["classifiers"] = load_classifiers(settings)
+
+
+def _grade_in_worker(
+    fetched: Sequence[tuple[Target, FetchResult]],
+    known_docs: Mapping[str, tuple[PolicyText, list[Segment]]],
+    known_grades: Mapping[str, tuple[Grade, int]],
+) -> tuple[list[Any], dict[str, float]]:
+    from pipeline.audit import BatchTimings, grade_fetched
+
+    t = BatchTimings()
+    out = grade_fetched(fetched, _STATE["rubric"], _STATE["classifiers"], t, known_docs, known_grades)
+    return out, t.as_dict()
+
+
+class GradingPool:
+    """``workers`` processes that grade batches; use as a context manager."""
+
+    def __init__(self, settings: Settings, workers: int | None = None):
+        self.workers = max(1, workers or settings.workers)
+        self._settings = settings.model_dump(mode="json")
+        self._executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> GradingPool:
+        self._executor = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self._settings,),
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def grade(
+        self,
+        fetched: Sequence[tuple[Target, FetchResult]],
+        known_docs: Mapping[str, tuple[PolicyText, list[Segment]]],
+        known_grades: Mapping[str, tuple[Grade, int]],
+    ) -> tuple[list[Any], dict[str, float]]:
+        """Grade one batch in a worker process (blocks until done)."""
+        if self._executor is None:
+            raise RuntimeError("GradingPool used outside its with-block")
+        return self._executor.submit(_grade_in_worker, list(fetched), dict(known_docs), dict(known_grades)).result()
