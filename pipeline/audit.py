@@ -363,13 +363,15 @@ def _run_batches(
 ) -> None:
     """Fetch batches in this thread while up to ``settings.workers`` batches are graded in worker processes."""
     done = 0
+    robots: dict = {}  # robots.txt read once per site for the whole audit
     with ExitStack() as stack:
         pool = stack.enter_context(GradingPool(settings)) if settings.workers > 1 and len(groups) > 1 else None
         graders = stack.enter_context(ThreadPoolExecutor(max(1, settings.workers)))
         in_flight: list[Future[dict[str, int]]] = []
         for batch in groups:
             start = time.perf_counter()
-            results = fetch_targets(batch, settings, archive, previous_validators(engine, plan.run_id, batch, archive))
+            previous = previous_validators(engine, plan.run_id, batch, archive)
+            results = fetch_targets(batch, settings, archive, previous, robots_cache=robots)
             fetch_time[0] += time.perf_counter() - start
             fetched = list(zip(batch, results, strict=True))
             in_flight.append(graders.submit(process_batch, engine, plan.run_id, fetched, rubric, classifiers, t, pool))

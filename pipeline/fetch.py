@@ -155,7 +155,8 @@ class FetchSession:
     _host_sems: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False)
     _host_locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
     _host_next: dict[str, float] = field(default_factory=dict, init=False)
-    _robots: dict[str, tuple[Protego | None, str | None]] = field(default_factory=dict, init=False)
+    # robots.txt verdicts by origin; pass one dict to several sessions (batches of one audit) to share it
+    _robots: dict[str, tuple[Protego | None, str | None]] = field(default_factory=dict)
     _robots_locks: dict[str, asyncio.Lock] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
@@ -981,6 +982,7 @@ async def fetch_all(
     client: httpx.AsyncClient | None = None,
     on_result: Callable[[Target, FetchResult], None] | None = None,
     previous: Mapping[str, Validators] | None = None,
+    robots_cache: dict[str, tuple[Protego | None, str | None]] | None = None,
 ) -> list[FetchResult]:
     """Fetch every target politely; results in the order of ``targets``.
 
@@ -991,7 +993,7 @@ async def fetch_all(
     """
     own_client = client is None
     http = client if client is not None else make_client(settings)
-    session = FetchSession(settings)
+    session = FetchSession(settings) if robots_cache is None else FetchSession(settings, _robots=robots_cache)
     results: list[FetchResult | None] = [None] * len(targets)
     known = previous or {}
 
@@ -1029,14 +1031,20 @@ def fetch_targets(
     settings: Settings,
     archive: Archive,
     previous: Mapping[str, Validators] | None = None,
+    robots_cache: dict[str, tuple[Protego | None, str | None]] | None = None,
 ) -> list[FetchResult]:
-    """Synchronous :func:`fetch_all` on its own event loop (in a worker thread if a loop already runs here)."""
+    """Synchronous :func:`fetch_all` on its own event loop (in a worker thread if a loop already runs here).
+
+    ``robots_cache``: a dict kept across the batches of one audit so robots.txt is read once per site.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(fetch_all(targets, settings, archive, previous=previous))
+        return asyncio.run(fetch_all(targets, settings, archive, previous=previous, robots_cache=robots_cache))
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="policyaudit-fetch") as pool:
-        return pool.submit(asyncio.run, fetch_all(targets, settings, archive, previous=previous)).result()
+        return pool.submit(
+            asyncio.run, fetch_all(targets, settings, archive, previous=previous, robots_cache=robots_cache)
+        ).result()
 
 
 def response_headers(result: FetchResult, archive: Archive) -> Mapping[str, str] | None:

@@ -36,6 +36,10 @@ from pipeline.settings import Settings
 from pipeline.targets import load_targets
 
 
+# robots.txt verdicts per audit run, shared by its fetch tasks in this process
+_ROBOTS: dict[int, dict] = {}
+
+
 @task(name="fetch-batch", cache_policy=NO_CACHE, retry_delay_seconds=2)
 def fetch_batch(targets: list[Target], settings: Settings, run_id: int) -> tuple[list[FetchResult], float]:
     start = time.perf_counter()
@@ -43,7 +47,7 @@ def fetch_batch(targets: list[Target], settings: Settings, run_id: int) -> tuple
     engine = store.make_engine(settings.db_url)
     previous = previous_validators(engine, run_id, targets, archive)
     engine.dispose()
-    results = fetch_targets(targets, settings, archive, previous)
+    results = fetch_targets(targets, settings, archive, previous, robots_cache=_ROBOTS.setdefault(run_id, {}))
     return results, time.perf_counter() - start
 
 
@@ -164,6 +168,7 @@ def audit(
             store.finish_run(session, plan.run_id, timings, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     timings["wall"] = time.perf_counter() - wall
+    _ROBOTS.pop(plan.run_id, None)
     with store.session_scope(engine) as session:
         run = store.finish_run(session, plan.run_id, timings)
     engine.dispose()

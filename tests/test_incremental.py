@@ -79,3 +79,15 @@ def test_reaudit_reuses_unchanged_grades_flags_changes_and_sends_validators(tmp_
     assert snaps["same"].changed is False and not snaps["same"].not_modified
     assert snaps["moving"].changed is True and snaps["moving"].previous_sha256 != snaps["moving"].sha256
     assert scores["same"].reused_from_run == first.id and scores["moving"].reused_from_run is None
+
+
+def test_robots_txt_is_read_once_per_site_for_a_whole_audit(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, allow_private=True, use_classifier=False, batch_size=1, workers=1)
+    log = RequestLog()
+    routes = {"/robots.txt": Route(b"User-agent: *\nAllow: /\n", content_type="text/plain"),
+              "/same": Route(POLICY.format(extra="").encode()), "/etag": Route(POLICY.format(extra="<p>B</p>").encode()),
+              "/moving": Route(POLICY.format(extra="<p>C</p>").encode())}
+    with serve(routes, log=log) as base:
+        run = run_audit(_targets(tmp_path, base), "2026", settings)
+    assert run.n_assessed == 3
+    assert log.paths().count("/robots.txt") == 1
