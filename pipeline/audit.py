@@ -40,6 +40,8 @@ from pipeline.targets import load_targets
 
 log = logging.getLogger(__name__)
 
+CLASSIFY_CHUNK = 2000  # segments per classifier call
+
 
 class SegmentClassifier(Protocol):
     labels: list[str]
@@ -178,7 +180,9 @@ def grade_fetched(
         texts = [s.text for i in members for s in segments[i]]
         if not texts:
             continue
-        flat = clf.predict_proba(texts)
+        flat = []  # in chunks: a batch of long policies is tens of thousands of segments (memory)
+        for k in range(0, len(texts), CLASSIFY_CHUNK):
+            flat.extend(clf.predict_proba(texts[k : k + CLASSIFY_CHUNK]))
         pos = 0
         for i in members:
             n = len(segments[i])
