@@ -92,6 +92,15 @@ def _make_handler(routes: Mapping[str, Route | Handler], log: RequestLog) -> typ
     return _H
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Clients that hang up (timeouts, size caps, killed runs) are expected here: no traceback."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @contextmanager
 def serve(
     routes: Mapping[str, Route | Handler], host: str = "127.0.0.1", port: int = 0, log: RequestLog | None = None
@@ -99,7 +108,7 @@ def serve(
     """Serve ``routes`` on loopback in a background thread; yield the base URL."""
     if not (host in ("::1", "localhost") or host.startswith("127.")):
         raise ValueError("localserver only binds loopback addresses (127.0.0.0/8, ::1)")
-    server = ThreadingHTTPServer((host, port), _make_handler(routes, log or RequestLog()))
+    server = _QuietServer((host, port), _make_handler(routes, log or RequestLog()))
     server.daemon_threads = True
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="policyaudit-localserver", daemon=True
