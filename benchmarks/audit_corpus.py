@@ -71,6 +71,7 @@ def main() -> int:
             audit(str(targets), label, overrides, refresh=True)
         wall = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # largest grading worker
     engine = store.make_engine(settings.db_url)
     with store.session_scope(engine) as s:
         rep = store.load_report(s, label, with_text=False)
@@ -92,7 +93,7 @@ def main() -> int:
     if reasons:
         print("not assessed: " + "; ".join(f"{k} ({v})" for k, v in reasons.most_common()))
     print(f"stage seconds: {run.timings}")
-    print(f"wall {wall:.1f} s for {len(rows)} policies ({len(rows) / wall:.1f} policies/s); peak RSS {peak_mb:.0f} MB")
+    print(f"wall {wall:.1f} s for {len(rows)} policies ({len(rows) / wall:.1f} policies/s); peak RSS {peak_mb:.0f} MB (largest worker {child_mb:.0f} MB)")
     if args.report:
         from pipeline.report import render_report
 
