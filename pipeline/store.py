@@ -509,6 +509,9 @@ def finish_run(session: Session, run_id: int, timings: dict[str, float], status:
     for k, v in timings.items():
         merged[k] = round(merged.get(k, 0.0) + v, 3) if k != "wall" else round(v, 3)
     run.timings = merged
+    graded = run.n_assessed + run.n_no_policy + run.n_not_assessed
+    if status == "completed" and graded < run.n_targets:
+        status = "incomplete"  # other workers (shards) of this audit are still running, or were stopped
     run.status = status
     run.error = error
     run.finished_at = _now()

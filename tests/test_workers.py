@@ -65,3 +65,13 @@ def test_two_workers_on_postgresql_write_what_one_worker_writes(tmp_path: Path, 
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{one_url.rsplit("/", 1)[1]}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_a_shard_finishing_first_leaves_the_audit_incomplete(tmp_path: Path) -> None:
+    with demo_server() as base:
+        targets = write_targets(base, tmp_path / "targets.csv")
+        settings = Settings(data_dir=tmp_path, allow_private=True, use_classifier=False)
+        first = run_audit(targets, "2026", settings, shard="1/2")
+        assert first.status == "incomplete" and 0 < first.n_assessed + first.n_no_policy + first.n_not_assessed < 9
+        second = run_audit(targets, "2026", settings, shard="2/2")
+    assert second.status == "completed" and second.n_assessed + second.n_no_policy + second.n_not_assessed == 9
