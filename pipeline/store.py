@@ -414,19 +414,17 @@ def save_result(
                 reused_from_run=reused_from_run,
             )
         )
-        for c in grade.criteria:
-            session.add(
-                CriterionRow(
-                    run_id=run_id,
-                    service_id=target.id,
-                    criterion_id=c.criterion_id,
-                    level=str(c.level),
-                    points=c.points,
-                    weight=c.weight,
-                    method=c.method,
-                    note=c.note,
-                    evidence=[asdict(e) for e in c.evidence],
-                )
+        if grade.criteria:  # bulk insert: twenty rows a service
+            session.execute(
+                insert(CriterionRow),
+                [
+                    {
+                        "run_id": run_id, "service_id": target.id, "criterion_id": c.criterion_id, "level": str(c.level),
+                        "points": c.points, "weight": c.weight, "method": c.method, "note": c.note,
+                        "evidence": [asdict(e) for e in c.evidence],
+                    }
+                    for c in grade.criteria
+                ],
             )
         session.commit()
     except Exception:
