@@ -21,22 +21,7 @@ from tests.test_fetch import POLICY_EN, POLICY_ZH, Site, get_target, html, setti
 
 PLAY_ID = "com.example.reader"
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[tuple[str, dict[str, Any], RequestLog]]:
-    routes: dict[str, Any] = {}
-    log = RequestLog()
-    with serve(routes, log=log) as base:
-        yield base, routes, log
-
-
-@pytest.fixture
-def site(_server: tuple[str, dict[str, Any], RequestLog]) -> Site:
-    return Site(*_server)
-
-
-@pytest.fixture
-def archive(tmp_path: Path) -> Archive:
-    return Archive(tmp_path / "archive")
+from tests.fetch_support import _server, archive, site  # noqa: F401 - fixtures
 
 
 def play_listing(dev_link: str | None, text: str = "Privacy Policy") -> str:

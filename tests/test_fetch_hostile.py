@@ -42,22 +42,7 @@ from tests.test_fetch import (
 
 BOMB_BYTES = 200_000_000  # what the bomb inflates to
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[tuple[str, dict[str, Any], RequestLog]]:
-    routes: dict[str, Any] = {}
-    log = RequestLog()
-    with serve(routes, log=log) as base:
-        yield base, routes, log
-
-
-@pytest.fixture
-def site(_server: tuple[str, dict[str, Any], RequestLog]) -> Site:
-    return Site(*_server)
-
-
-@pytest.fixture
-def archive(tmp_path: Path) -> Archive:
-    return Archive(tmp_path / "archive")
+from tests.fetch_support import _server, archive, site  # noqa: F401 - fixtures
 
 
 def _zeros_compressed(wbits: int, total: int = BOMB_BYTES) -> bytes:

@@ -28,22 +28,7 @@ from tests.test_fetch import (
 )
 
 
-@pytest.fixture(scope="module")
-def _server() -> Iterator[tuple[str, dict[str, Any], RequestLog]]:
-    routes: dict[str, Any] = {}
-    log = RequestLog()
-    with serve(routes, log=log) as base:
-        yield base, routes, log
-
-
-@pytest.fixture
-def site(_server: tuple[str, dict[str, Any], RequestLog]) -> Site:
-    return Site(*_server)
-
-
-@pytest.fixture
-def archive(tmp_path: Path) -> Archive:
-    return Archive(tmp_path / "archive")
+from tests.fetch_support import _server, archive, site  # noqa: F401 - fixtures
 
 
 def read_warc(path: Path) -> list[tuple[str, dict[str, str], dict[str, str] | None, str | None, bytes]]:
