@@ -204,13 +204,7 @@ class _Validator:
             m = self.mapping(tnode, sub, _TIER_KEYS)
             if m is None:
                 continue
-            tid = self.string(m["id"][1], f"{sub}.id") if "id" in m else None
-            if tid is not None:
-                if not _ID.fullmatch(tid):
-                    self.add(m["id"][1], f"{sub}.id", f"id {tid!r} must be lower_snake_case")
-                if tid in seen:
-                    self.add(m["id"][1], f"{sub}.id", f"duplicate tier id {tid!r} (first on line {seen[tid]})")
-                seen.setdefault(tid, _line(m["id"][1]))
+            tid = self.unique_id(m, sub, "tier", seen)
             name = self.names(m["name"][1], f"{sub}.name") if "name" in m else None
             score = self.number(m["min_score"][1], f"{sub}.min_score") if "min_score" in m else None
             if score is not None:
@@ -235,6 +229,20 @@ class _Validator:
             self.add(score_nodes[-1], f"{field}[{len(nodes or []) - 1}].min_score", f"the lowest tier's min_score must be 0, got {prev[0]:g}")
         return out
 
+    def unique_id(self, m: dict, sub: str, what: str, seen: dict[str, int]) -> str | None:
+        """The ``id`` of mapping ``m``: lower_snake_case and not seen before in this list."""
+        if "id" not in m:
+            return None
+        node = m["id"][1]
+        value = self.string(node, f"{sub}.id")
+        if value is not None:
+            if not _ID.fullmatch(value):
+                self.add(node, f"{sub}.id", f"id {value!r} must be lower_snake_case")
+            if value in seen:
+                self.add(node, f"{sub}.id", f"duplicate {what} id {value!r} (first on line {seen[value]})")
+            seen.setdefault(value, _line(node))
+        return value
+
     def criteria(self, node: Node, field: str, key_node: Node) -> list[Criterion]:
         nodes = self.sequence(node, field)
         if nodes is not None and not nodes:
@@ -249,13 +257,7 @@ class _Validator:
             if m is None:
                 all_weights_ok = False
                 continue
-            cid = self.string(m["id"][1], f"{sub}.id") if "id" in m else None
-            if cid is not None:
-                if not _ID.fullmatch(cid):
-                    self.add(m["id"][1], f"{sub}.id", f"id {cid!r} must be lower_snake_case")
-                if cid in seen:
-                    self.add(m["id"][1], f"{sub}.id", f"duplicate criterion id {cid!r} (first on line {seen[cid]})")
-                seen.setdefault(cid, _line(m["id"][1]))
+            cid = self.unique_id(m, sub, "criterion", seen)
             name = self.names(m["name"][1], f"{sub}.name") if "name" in m else None
             desc = self.names(m["description"][1], f"{sub}.description") if "description" in m else None
             basis = None
