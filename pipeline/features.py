@@ -9,7 +9,7 @@ Two feature blocks, each TF-IDF weighted (sublinear tf, smoothed idf) and L2-nor
 its own, then scaled by a block weight and stacked side by side:
 
 - **words**: English ``\\b\\w\\w+\\b`` tokens of the lower-cased text (digits folded to ``0``);
-  Chinese jieba words. Unigrams and bigrams, looked up in a term vocabulary.
+  Chinese jieba words (:mod:`pipeline.zhwords`). Unigrams and bigrams, looked up in a term vocabulary.
 - **chars**: character n-grams (``lo..hi``) of the normalised text, padded with a space,
   computed *vectorised* for a whole batch with a 64-bit polynomial hash and looked up by
   binary search in the sorted hash vocabulary. This keeps inference at thousands of
@@ -19,13 +19,14 @@ its own, then scaled by a block weight and stacked side by side:
 from __future__ import annotations
 
 import itertools
-import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
+from pipeline.zhwords import cut as zh_cut
 
 _WS = re.compile(r"\s+")
 _DIGITS = re.compile(r"\d")
@@ -54,24 +55,10 @@ def normalise(text: str) -> str:
 # ---------------------------------------------------------------- word tokens
 
 
-_jieba_ready = False
-
-
-def _jieba():  # imported lazily: only the Chinese model needs it
-    global _jieba_ready
-    import jieba
-
-    if not _jieba_ready:
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()
-        _jieba_ready = True
-    return jieba
-
-
 def word_tokens(norm: str, language: str) -> list[str]:
     """Unigrams and bigrams of an already :func:`normalise`-d text (bigrams joined by a space)."""
     if language == "zh":
-        toks = [t for t in _jieba().lcut(norm) if t.strip()]
+        toks = [t for t in zh_cut(norm) if t.strip()]
     else:
         toks = _WORD_EN.findall(norm)
     return toks + [f"{a} {b}" for a, b in itertools.pairwise(toks)]
