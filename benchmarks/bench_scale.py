@@ -75,6 +75,7 @@ def main() -> int:
     ap.add_argument("--dask-workers", type=int, default=0, help="run batches on a local Dask cluster of this many processes")
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument("--no-classifier", action="store_true")
+    ap.add_argument("--stats", action="store_true", help="also print CPU seconds (stable under load, unlike wall time)")
     args = ap.parse_args()
     if not SHARED.exists():
         print(f"needs {SHARED}", file=sys.stderr)
@@ -166,7 +167,12 @@ def main() -> int:
         print(f"  {stage:9s} {sec:7.2f} s  ({args.n / sec if sec else float('inf'):8.1f} policies/s)")
     print(f"  report    {report_s:7.2f} s")
     print(f"audit wall {wall1:.1f} s · fetch->report {wall1 + report_s:.1f} s · peak RSS {peak:.0f} MB (children {peak_children:.0f} MB)")
-    print(f"unchanged re-run wall {wall2:.1f} s (reused grades: {s2.get('n_reused', 'n/a')})")
+    t2 = s2["timings"]
+    stages2 = " · ".join(f"{k} {t2.get(k, 0.0):.2f} s" for k in ("fetch", "read", "segment", "classify", "grade", "store"))
+    print(f"unchanged re-run wall {wall2:.1f} s (reused grades: {s2.get('n_reused', 'n/a')}): {stages2}")
+    if args.stats:
+        print(f"cpu: main process user+sys {sum(resource.getrusage(resource.RUSAGE_SELF)[:2]):.1f} s, "
+              f"children {sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]):.1f} s")
     return 0
 
 

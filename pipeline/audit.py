@@ -231,14 +231,13 @@ def process_batch(
     with store.session_scope(engine) as session:
         previous = store.previous_snapshots(session, run_id, [tg.id for tg, _ in fetched])
         languages = store.document_languages(session, shas)
+        wanted = {}
         for sha, language in languages.items():
             clf = classifiers.by_language.get(language)
-            found = store.reusable_grade(session, sha, rubric.id, rubric.version, clf.version if clf else None)
-            if found is not None:
-                known_grades[sha] = found  # nothing to read, segment or grade again
-                continue
-            doc = store.load_document(session, sha)
-            if doc is not None:
+            wanted[sha] = clf.version if clf else None
+        known_grades = store.reusable_grades(session, wanted, rubric.id, rubric.version)  # nothing to redo for these
+        for sha in languages:
+            if sha not in known_grades and (doc := store.load_document(session, sha)) is not None:
                 known_docs[sha] = doc
     t.store += time.perf_counter() - start
     if pool is not None:
@@ -249,15 +248,16 @@ def process_batch(
         graded = grade_fetched(fetched, rubric, classifiers, t, known_docs, known_grades)
     start = time.perf_counter()
     counts: dict[str, int] = {}
+    items = [
+        store.ResultItem(target, fetch, a.grade, a.policy, a.segments, previous.get(target.id), a.reused_from_run)
+        for (target, fetch), a in zip(fetched, graded, strict=True)
+    ]
     with store.session_scope(engine) as session:
-        for (target, fetch), a in zip(fetched, graded, strict=True):
-            store.save_result(
-                session, run_id, target, fetch, a.grade, a.policy, a.segments,
-                previous_sha256=previous.get(target.id), reused_from_run=a.reused_from_run,
-            )
-            counts[str(a.grade.status)] = counts.get(str(a.grade.status), 0) + 1
-            if a.reused_from_run is not None:
-                counts["reused"] = counts.get("reused", 0) + 1
+        store.save_results(session, run_id, items)  # one transaction; one service at a time if that fails
+    for a in graded:
+        counts[str(a.grade.status)] = counts.get(str(a.grade.status), 0) + 1
+        if a.reused_from_run is not None:
+            counts["reused"] = counts.get("reused", 0) + 1
     t.store += time.perf_counter() - start
     return counts
 

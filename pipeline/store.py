@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -421,7 +421,7 @@ def save_result(
                     {
                         "run_id": run_id, "service_id": target.id, "criterion_id": c.criterion_id, "level": str(c.level),
                         "points": c.points, "weight": c.weight, "method": c.method, "note": c.note,
-                        "evidence": [asdict(e) for e in c.evidence],
+                        "evidence": [_evidence_json(e) for e in c.evidence],
                     }
                     for c in grade.criteria
                 ],
@@ -430,6 +430,118 @@ def save_result(
     except Exception:
         session.rollback()
         raise
+
+
+@dataclass(frozen=True)
+class ResultItem:
+    """One service's results of one batch, for :func:`save_results`."""
+
+    target: Target
+    fetch: FetchResult
+    grade: Grade
+    policy: PolicyText | None = None
+    segments: Sequence[Segment] = ()
+    previous_sha256: str | None = None
+    reused_from_run: int | None = None
+
+
+def _evidence_json(e: Evidence) -> dict[str, Any]:
+    return {
+        "segment_index": e.segment_index, "start": e.start, "end": e.end, "quote": e.quote,
+        "method": e.method, "probability": e.probability,
+    }
+
+
+def _snapshot_values(run_id: int, target: Target, fetch: FetchResult, previous_sha256: str | None) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "service_id": target.id, "requested_url": fetch.requested_url,
+        "final_url": fetch.final_url, "status_code": fetch.status_code, "content_type": fetch.content_type,
+        "fetched_at": fetch.fetched_at, "sha256": fetch.sha256, "size": fetch.size, "encoding": fetch.encoding,
+        "outcome": str(fetch.outcome), "error": fetch.error, "discovery_path": list(fetch.discovery_path),
+        "elapsed_s": fetch.elapsed_s, "previous_sha256": previous_sha256,
+        "changed": None if previous_sha256 is None else previous_sha256 != fetch.sha256,
+        "click_depth": fetch.click_depth, "etag": fetch.etag, "last_modified": fetch.last_modified,
+        "not_modified": fetch.not_modified, "archive_timestamp": fetch.archive_timestamp,
+        "archive_url": fetch.archive_url, "retries": fetch.retries, "warnings": list(fetch.warnings),
+    }
+
+
+def save_results(session: Session, run_id: int, items: Sequence[ResultItem]) -> None:
+    """Write a batch of services' results in one transaction, with bulk inserts.
+
+    The same rows as :func:`save_result` for each item (earlier rows of this run for these
+    services are replaced). If the batch cannot be written as a whole, each service is
+    written on its own, so one bad row costs only its own service (and raises afterwards).
+    """
+    if not items:
+        return
+    try:
+        _save_batch(session, run_id, items)
+        session.commit()
+        return
+    except Exception:  # noqa: BLE001 - isolate the failing service below
+        session.rollback()
+    errors: list[Exception] = []
+    for it in items:
+        try:
+            save_result(session, run_id, it.target, it.fetch, it.grade, it.policy, it.segments,
+                        previous_sha256=it.previous_sha256, reused_from_run=it.reused_from_run)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+def _save_batch(session: Session, run_id: int, items: Sequence[ResultItem]) -> None:
+    ids = [it.target.id for it in items]
+    if len(set(ids)) != len(ids):
+        raise StoreError("a batch names the same service twice")
+    present = set(session.exec(
+        select(Snapshot.service_id).where(Snapshot.run_id == run_id, Snapshot.service_id.in_(ids))  # type: ignore[attr-defined]
+    ))
+    present |= set(session.exec(
+        select(Score.service_id).where(Score.run_id == run_id, Score.service_id.in_(ids))  # type: ignore[attr-defined]
+    ))
+    if present:  # a resumed or refreshed run: replace what it held for these services
+        for table in (CriterionRow, Score, Snapshot):
+            session.exec(delete(table).where(table.run_id == run_id, table.service_id.in_(sorted(present))))  # type: ignore[attr-defined]
+    snap_ids = list(session.scalars(
+        insert(Snapshot).returning(Snapshot.id, sort_by_parameter_order=True),  # type: ignore[arg-type]
+        [_snapshot_values(run_id, it.target, it.fetch, it.previous_sha256) for it in items],
+    ))
+    new_docs = {it.fetch.sha256: it for it in items if it.policy is not None and it.fetch.sha256}
+    if new_docs:
+        known = set(session.exec(select(Document.sha256).where(Document.sha256.in_(list(new_docs)))))  # type: ignore[attr-defined]
+        fresh = [(sha, it) for sha, it in new_docs.items() if sha not in known]
+        if fresh:
+            now = _now()
+            session.execute(insert(Document), [
+                {"sha256": sha, "language": it.policy.language, "title": it.policy.title, "text": it.policy.text,  # type: ignore[union-attr]
+                 "n_segments": len(it.segments), "created_at": now}
+                for sha, it in fresh
+            ])
+            rows = [
+                {"sha256": sha, "idx": sg.index, "start": sg.start, "end": sg.end, "kind": sg.kind, "heading": sg.heading, "text": sg.text}
+                for sha, it in fresh for sg in it.segments
+            ]
+            if rows:
+                session.execute(insert(SegmentRow), rows)
+    now = _now()
+    session.execute(insert(Score), [
+        {"run_id": run_id, "service_id": it.target.id, "snapshot_id": sid, "status": str(it.grade.status),
+         "score": it.grade.score, "tier": it.grade.tier, "reason": it.grade.reason, "rubric_id": it.grade.rubric_id,
+         "rubric_version": it.grade.rubric_version, "model_version": it.grade.model_version, "graded_at": now,
+         "reused_from_run": it.reused_from_run}
+        for it, sid in zip(items, snap_ids, strict=True)
+    ])
+    crit = [
+        {"run_id": run_id, "service_id": it.target.id, "criterion_id": c.criterion_id, "level": str(c.level),
+         "points": c.points, "weight": c.weight, "method": c.method, "note": c.note,
+         "evidence": [_evidence_json(e) for e in c.evidence]}
+        for it in items for c in it.grade.criteria
+    ]
+    if crit:
+        session.execute(insert(CriterionRow), crit)
 
 
 def previous_snapshots(session: Session, run_id: int, service_ids: Sequence[str]) -> dict[str, str | None]:
@@ -489,6 +601,50 @@ def reusable_grade(
         model_version=score.model_version,
     )
     return grade, score.run_id
+
+
+def reusable_grades(
+    session: Session, wanted: dict[str, str | None], rubric_id: str, rubric_version: str
+) -> dict[str, tuple[Grade, int]]:
+    """:func:`reusable_grade` for many documents at once: ``wanted`` maps sha256 -> model version."""
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(Score, Snapshot.sha256)
+        .join(Snapshot, Score.snapshot_id == Snapshot.id)  # type: ignore[arg-type]
+        .where(
+            Snapshot.sha256.in_(list(wanted)),  # type: ignore[union-attr]
+            Score.rubric_id == rubric_id,
+            Score.rubric_version == rubric_version,
+            Score.status == GradeStatus.ASSESSED.value,
+        )
+        .order_by(Score.id.desc())  # type: ignore[union-attr]
+    ).all()
+    best: dict[str, Score] = {}
+    for score, sha in rows:
+        if sha not in best and score.model_version == wanted[sha]:
+            best[sha] = score
+    if not best:
+        return {}
+    keys = {(sc.run_id, sc.service_id) for sc in best.values()}
+    crit_rows: dict[tuple[int, str], list[CriterionRow]] = {}
+    for run_id in {k[0] for k in keys}:
+        services = sorted(sid for r, sid in keys if r == run_id)
+        for row in session.exec(
+            select(CriterionRow)
+            .where(CriterionRow.run_id == run_id, CriterionRow.service_id.in_(services))  # type: ignore[attr-defined]
+            .order_by(CriterionRow.id)
+        ):
+            crit_rows.setdefault((row.run_id, row.service_id), []).append(row)
+    out: dict[str, tuple[Grade, int]] = {}
+    for sha, sc in best.items():
+        grade = Grade(
+            status=GradeStatus(sc.status), rubric_id=sc.rubric_id, rubric_version=sc.rubric_version,
+            score=sc.score, tier=sc.tier, criteria=_criteria_from_rows(crit_rows.get((sc.run_id, sc.service_id), [])),
+            reason=sc.reason, model_version=sc.model_version,
+        )
+        out[sha] = (grade, sc.run_id)
+    return out
 
 
 def finish_run(session: Session, run_id: int, timings: dict[str, float], status: str = "completed", error: str | None = None) -> AuditRun:

@@ -149,3 +149,70 @@ def test_upgrading_a_database_with_data_keeps_it(tmp_path: Path) -> None:
         assert snap.requested_url == "https://a.example/p" and snap.retries == 0 and snap.not_modified is False
         assert store.get_run(s, "2025").n_assessed == 1
     engine.dispose()
+
+
+def _rows(s, run_id: int) -> dict[str, int]:
+    return {
+        t.__name__: s.exec(select(func.count()).select_from(t).where(t.run_id == run_id)).one()
+        for t in (store.Snapshot, store.Score, store.CriterionRow)
+    }
+
+
+def test_batch_save_writes_the_rows_of_one_at_a_time_saves(engine) -> None:
+    run_id = _run(engine)
+    policy = PolicyText(text=TEXT, language="en")
+    segs = [Segment(0, 0, 30, TEXT[:30]), Segment(1, 31, len(TEXT), TEXT[31:])]
+    items = [
+        store.ResultItem(_target("a"), _fetch("aa" * 32), _grade(40.0), policy, segs),
+        store.ResultItem(_target("b"), _fetch("aa" * 32), _grade(40.0), policy, segs, previous_sha256="bb" * 32),
+        store.ResultItem(_target("c"), _fetch(None, FetchOutcome.TIMEOUT), _grade(None, GradeStatus.NOT_ASSESSED)),
+    ]
+    with store.session_scope(engine) as s:
+        for _ in range(2):  # the second batch replaces the first (a resumed or refreshed run)
+            store.save_results(s, run_id, items)
+        assert _rows(s, run_id) == {"Snapshot": 3, "Score": 3, "CriterionRow": 2}
+        assert s.exec(select(func.count()).select_from(store.Document)).one() == 1  # shared content stored once
+        assert s.exec(select(func.count()).select_from(store.SegmentRow)).one() == 2
+        report = store.load_report(s, "2026")
+    by_id = {x.target.id: x for x in report.services}
+    assert by_id["a"].criteria == _grade(40.0).criteria
+    snap_b = by_id["b"].snapshot
+    assert snap_b.sha256 == "aa" * 32
+    with store.session_scope(engine) as s:
+        changed = s.exec(select(store.Snapshot.changed).where(store.Snapshot.service_id == "b")).one()
+        score_snap = s.exec(
+            select(store.Snapshot.service_id).join(store.Score, store.Score.snapshot_id == store.Snapshot.id)
+            .where(store.Score.service_id == "c")
+        ).one()
+    assert changed is True and score_snap == "c"  # each score points at its own snapshot
+
+
+def test_one_bad_service_in_a_batch_costs_only_itself(engine) -> None:
+    run_id = _run(engine)
+    unknown = Target(id="not-in-services", name="?", kind="site")  # violates the foreign key
+    items = [
+        store.ResultItem(_target("a"), _fetch("aa" * 32), _grade(40.0)),
+        store.ResultItem(unknown, _fetch("cc" * 32), _grade(40.0)),
+        store.ResultItem(_target("b"), _fetch("bb" * 32), _grade(60.0)),
+    ]
+    with store.session_scope(engine) as s:
+        with pytest.raises(Exception):
+            store.save_results(s, run_id, items)
+        assert store.completed_service_ids(s, run_id) == {"a", "b"}
+        assert _rows(s, run_id) == {"Snapshot": 2, "Score": 2, "CriterionRow": 2}
+
+
+def test_reusable_grades_match_the_one_at_a_time_lookup(engine) -> None:
+    run_id = _run(engine)
+    with store.session_scope(engine) as s:
+        store.save_results(s, run_id, [
+            store.ResultItem(_target("a"), _fetch("aa" * 32), _grade(40.0)),
+            store.ResultItem(_target("b"), _fetch("bb" * 32), _grade(60.0)),
+            store.ResultItem(_target("c"), _fetch("cc" * 32), _grade(None, GradeStatus.NOT_ASSESSED)),
+        ])
+        wanted = {"aa" * 32: None, "bb" * 32: "en@9", "cc" * 32: None, "dd" * 32: None}
+        many = store.reusable_grades(s, wanted, "transparency", "1.0.0")
+        one = {sha: store.reusable_grade(s, sha, "transparency", "1.0.0", mv) for sha, mv in wanted.items()}
+    assert many == {sha: g for sha, g in one.items() if g is not None}
+    assert set(many) == {"aa" * 32}  # wrong model version, not assessed and unknown content are not reused
+    assert many["aa" * 32][0].criteria == _grade(40.0).criteria
