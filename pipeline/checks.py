@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
+from pipeline.casefold import CasePattern, lowered_text
 from pipeline.records import Criterion, CriterionResult, Evidence, Level, PolicyText, Segment
 
 # ---------------------------------------------------------------- known classifier labels
@@ -86,6 +87,11 @@ class GradingContext:
     labels: Sequence[Mapping[str, float]] | None = None
     label_thresholds: Mapping[str, float] = field(default_factory=dict)
     model_version: str | None = None
+    #: each segment's text lower-cased when that allows exact case-sensitive matching (pipeline.casefold)
+    lowered: tuple[str | None, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lowered", tuple(lowered_text(s.text) for s in self.segments))
 
 
 #: kinds of check params, validated by :mod:`pipeline.rubric`:
@@ -146,19 +152,20 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
 
 
 @lru_cache(maxsize=1024)
-def _compile_union(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One regex matching any of ``patterns`` (leftmost match wins), or None when empty."""
+def _compile_union(patterns: tuple[str, ...]) -> CasePattern | None:
+    """One case-insensitive regex matching any of ``patterns`` (leftmost match wins), or None when empty."""
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    return CasePattern("|".join(f"(?:{p})" for p in patterns))
 
 
-def _union(patterns: Sequence[str] | None) -> re.Pattern[str] | None:
+def _union(patterns: Sequence[str] | None) -> CasePattern | None:
     return _compile_union(tuple(patterns or ()))
 
 
-def _search(pattern: re.Pattern[str] | None, text: str) -> re.Match[str] | None:
-    return pattern.search(text) if pattern is not None else None
+def _search(pattern: CasePattern | None, ctx: GradingContext, i: int) -> re.Match[str] | None:
+    """Search segment ``i`` (offsets are the segment's; only start/end are meaningful)."""
+    return pattern.search(ctx.segments[i].text, ctx.lowered[i]) if pattern is not None else None
 
 
 @dataclass(frozen=True)
@@ -281,7 +288,7 @@ def _finish(
     )
 
 
-def _lang_patterns(criterion: Criterion, lang: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+def _lang_patterns(criterion: Criterion, lang: str) -> tuple[CasePattern | None, CasePattern | None]:
     spec = (criterion.params.get("patterns") or {}).get(lang) or {}
     return _union(spec.get("full")), _union(spec.get("partial"))
 
@@ -326,8 +333,8 @@ def lexicon_v1(criterion: Criterion, ctx: GradingContext) -> CriterionResult:
     need = int(criterion.params.get("min_segments") or 1)
     hits: list[_Hit] = []
     for i, seg in enumerate(ctx.segments):
-        mf = _search(full, seg.text)
-        mp = _search(partial, seg.text)
+        mf = _search(full, ctx, i)
+        mp = _search(partial, ctx, i)
         if requires and mp is None:
             continue  # full patterns only qualify a segment that matches a partial pattern
         if mf is not None:
@@ -360,8 +367,8 @@ def coverage_v1(criterion: Criterion, ctx: GradingContext) -> CriterionResult:
     covered: dict[str, _Hit] = {}
     for item_id, by_lang in items.items():
         pats = _union(by_lang.get(lang))
-        for i, seg in enumerate(ctx.segments):
-            m = _search(pats, seg.text)
+        for i in range(len(ctx.segments)):
+            m = _search(pats, ctx, i)
             if m:
                 covered[item_id] = _Hit(i, Level.PARTIAL, m.start(), m.end(), criterion.check, rank=3)
                 break
@@ -404,10 +411,10 @@ def retention_period_v1(criterion: Criterion, ctx: GradingContext) -> CriterionR
     period = compile_pattern(PERIOD_PATTERNS.get(lang, _EN_PERIOD))
     hits: list[_Hit] = []
     for i, seg in enumerate(ctx.segments):
-        mp = _search(partial, seg.text)
+        mp = _search(partial, ctx, i)
         if not mp:
             continue
-        mf = period.search(seg.text) or _search(full, seg.text)
+        mf = period.search(seg.text) or _search(full, ctx, i)
         if mf:
             lo, hi = min(mp.start(), mf.start()), max(mp.end(), mf.end())
             hits.append(_Hit(i, Level.FULL, lo, hi, criterion.check, rank=1))
@@ -469,7 +476,7 @@ def updated_date_v1(criterion: Criterion, ctx: GradingContext) -> CriterionResul
         if not dates:
             continue
         found = None
-        for km in keywords.finditer(seg.text) if keywords is not None else ():
+        for km in keywords.ci.finditer(seg.text) if keywords is not None else ():
             for dm in dates:
                 gap = max(dm.start() - km.end(), km.start() - dm.end(), 0)
                 if gap <= window:
