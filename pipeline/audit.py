@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 import time
@@ -29,7 +30,8 @@ from pipeline.archive import Archive
 from pipeline.charset import decode_body, sniff_kind
 from pipeline.errors import PolicyAuditError
 from pipeline.extract import extract_html, extract_pdf, extract_text
-from pipeline.fetch import fetch_targets, validators_from_archive
+from pipeline.fetch import validators_from_archive
+from pipeline.fetcher import Fetcher
 from pipeline.grade import grade, grade_missing
 from pipeline.parallel import GradingPool
 from pipeline.records import FetchOutcome, FetchResult, Grade, GradeStatus, PolicyText, Rubric, Segment, Target, Validators
@@ -41,6 +43,7 @@ from pipeline.targets import load_targets
 log = logging.getLogger(__name__)
 
 CLASSIFY_CHUNK = 2000  # segments per classifier call
+FETCH_AHEAD = 3  # batches being fetched at once (they share one client and the per-host limits)
 
 
 class SegmentClassifier(Protocol):
@@ -241,9 +244,19 @@ def process_batch(
                 known_docs[sha] = doc
     t.store += time.perf_counter() - start
     if pool is not None:
-        graded, worker_t = pool.grade(fetched, known_docs, known_grades)
-        for k, v in worker_t.items():
-            setattr(t, k, getattr(t, k) + v)
+        # only content that needs reading or grading goes to a worker process (bodies are big);
+        # failed fetches and reused grades are settled here
+        work = [i for i, (_, f) in enumerate(fetched) if f.outcome == FetchOutcome.OK and f.sha256 not in known_grades]
+        graded = [None] * len(fetched)  # type: ignore[list-item]
+        if work:
+            done, worker_t = pool.grade([fetched[i] for i in work], known_docs, {})
+            for k, v in worker_t.items():
+                setattr(t, k, getattr(t, k) + v)
+            for i, a in zip(work, done, strict=True):
+                graded[i] = a
+        rest = [i for i in range(len(fetched)) if graded[i] is None]
+        for i, a in zip(rest, grade_fetched([fetched[i] for i in rest], rubric, classifiers, t, {}, known_grades), strict=True):
+            graded[i] = a
     else:
         graded = grade_fetched(fetched, rubric, classifiers, t, known_docs, known_grades)
     start = time.perf_counter()
@@ -365,19 +378,29 @@ def _run_batches(
     engine: Engine, plan: AuditPlan, groups: list[list[Target]], settings: Settings, archive: Archive, rubric: Rubric,
     classifiers: Classifiers, t: BatchTimings, on_batch: Callable[[int, int], None] | None, fetch_time: list[float],
 ) -> None:
-    """Fetch batches in this thread while up to ``settings.workers`` batches are graded in worker processes."""
+    """Fetch up to ``FETCH_AHEAD`` batches at once (one client and one politeness state for the
+    whole audit) while up to ``settings.workers`` batches are graded in worker processes."""
     done = 0
-    robots: dict = {}  # robots.txt read once per site for the whole audit
     with ExitStack() as stack:
         pool = stack.enter_context(GradingPool(settings)) if settings.workers > 1 and len(groups) > 1 else None
         graders = stack.enter_context(ThreadPoolExecutor(max(1, settings.workers)))
+        fetcher = stack.enter_context(Fetcher(settings, archive))
+        stack.callback(lambda: fetch_time.__setitem__(0, fetcher.busy_seconds))
+        todo = iter(groups)
+        fetching: deque[tuple[list[Target], Future[list[FetchResult]]]] = deque()
+
+        def fetch_next() -> None:
+            batch = next(todo, None)
+            if batch is not None:
+                fetching.append((batch, fetcher.submit(batch, previous_validators(engine, plan.run_id, batch, archive))))
+
+        for _ in range(FETCH_AHEAD):
+            fetch_next()
         in_flight: list[Future[dict[str, int]]] = []
-        for batch in groups:
-            start = time.perf_counter()
-            previous = previous_validators(engine, plan.run_id, batch, archive)
-            results = fetch_targets(batch, settings, archive, previous, robots_cache=robots)
-            fetch_time[0] += time.perf_counter() - start
-            fetched = list(zip(batch, results, strict=True))
+        while fetching:
+            batch, future = fetching.popleft()
+            fetched = list(zip(batch, future.result(), strict=True))
+            fetch_next()
             in_flight.append(graders.submit(process_batch, engine, plan.run_id, fetched, rubric, classifiers, t, pool))
             while len(in_flight) > max(1, settings.workers) or (in_flight and in_flight[0].done()):
                 in_flight.pop(0).result()

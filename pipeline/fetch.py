@@ -983,17 +983,20 @@ async def fetch_all(
     on_result: Callable[[Target, FetchResult], None] | None = None,
     previous: Mapping[str, Validators] | None = None,
     robots_cache: dict[str, tuple[Protego | None, str | None]] | None = None,
+    session: FetchSession | None = None,
 ) -> list[FetchResult]:
     """Fetch every target politely; results in the order of ``targets``.
 
     A target that fails, even with an unexpected exception, yields a NETWORK_ERROR result.
     ``on_result`` is called as each target finishes. ``previous`` maps target ids to the last
-    audit's validators (conditional requests). :class:`~pipeline.errors.PolicyAuditError`
+    audit's validators (conditional requests). ``session`` shares politeness state (per-host
+    slots and pacing, robots.txt) with other batches. :class:`~pipeline.errors.PolicyAuditError`
     (e.g. the archive's disk is full) stops the batch and is raised.
     """
     own_client = client is None
     http = client if client is not None else make_client(settings)
-    session = FetchSession(settings) if robots_cache is None else FetchSession(settings, _robots=robots_cache)
+    if session is None:  # one batch alone; pipeline.fetcher.Fetcher shares one session across batches
+        session = FetchSession(settings) if robots_cache is None else FetchSession(settings, _robots=robots_cache)
     results: list[FetchResult | None] = [None] * len(targets)
     known = previous or {}
 

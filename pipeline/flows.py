@@ -1,14 +1,15 @@
 """Prefect flows: they only wire the stages of :mod:`pipeline.audit`.
 
 Tasks are per batch of targets (``Settings.batch_size``), never per sentence.
-Only fetching is retried. The next batch is fetched while the current one is
-graded. Runs without a Prefect server (Prefect starts a temporary one) or
+Only fetching is retried. Up to ``FETCH_AHEAD`` batches are fetched at once, on one
+shared :class:`~pipeline.fetcher.Fetcher`, while earlier ones are graded. Runs without a Prefect server (Prefect starts a temporary one) or
 against ``PREFECT_API_URL`` when it is set.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from pipeline import store
 from pipeline.archive import Archive
 from pipeline.audit import (
+    FETCH_AHEAD,
     BatchTimings,
     Classifiers,
     batches,
@@ -29,6 +31,7 @@ from pipeline.audit import (
     process_batch,
 )
 from pipeline.fetch import fetch_targets
+from pipeline.fetcher import Fetcher
 from pipeline.parallel import GradingPool
 from pipeline.records import FetchResult, Rubric, Target
 from pipeline.rubric import load_rubric
@@ -41,13 +44,20 @@ _ROBOTS: dict[int, dict] = {}
 
 
 @task(name="fetch-batch", cache_policy=NO_CACHE, retry_delay_seconds=2)
-def fetch_batch(targets: list[Target], settings: Settings, run_id: int) -> tuple[list[FetchResult], float]:
+def fetch_batch(
+    targets: list[Target], settings: Settings, run_id: int, fetcher: Fetcher | None = None
+) -> tuple[list[FetchResult], float]:
+    """Fetch one batch: on the flow's shared ``fetcher`` when given (batches overlap and share
+    connections and per-host limits), else on its own (Dask workers)."""
     start = time.perf_counter()
-    archive = Archive(settings.archive_dir)
+    archive = fetcher.archive if fetcher is not None else Archive(settings.archive_dir)
     engine = store.make_engine(settings.db_url)
     previous = previous_validators(engine, run_id, targets, archive)
     engine.dispose()
-    results = fetch_targets(targets, settings, archive, previous, robots_cache=_ROBOTS.setdefault(run_id, {}))
+    if fetcher is not None:
+        results = fetcher.fetch(targets, previous)
+    else:
+        results = fetch_targets(targets, settings, archive, previous, robots_cache=_ROBOTS.setdefault(run_id, {}))
     return results, time.perf_counter() - start
 
 
@@ -142,10 +152,19 @@ def audit(
                 counts, batch_t = fut.result()
                 add(batch_t)
         else:
-            # fetch the next batch while up to `workers` batches are graded in worker processes
+            # fetch up to FETCH_AHEAD batches at once while up to `workers` batches are graded
             with ExitStack() as stack:
                 pool = stack.enter_context(GradingPool(settings)) if settings.workers > 1 and len(groups) > 1 else None
-                pending = fetch_task.submit(groups[0], settings, plan.run_id) if groups else None
+                fetcher = stack.enter_context(Fetcher(settings, Archive(settings.archive_dir)))
+                stack.callback(lambda: timings.__setitem__("fetch", fetcher.busy_seconds))
+                todo = iter(groups)
+                fetching: deque[tuple[list[Target], Any]] = deque()
+
+                def fetch_next() -> None:
+                    group = next(todo, None)
+                    if group is not None:
+                        fetching.append((group, fetch_task.submit(group, settings, plan.run_id, fetcher)))
+
                 grading: list[Any] = []
 
                 def collect() -> None:
@@ -153,11 +172,12 @@ def audit(
                     add(batch_t)
                     logger.info("graded batch: %s", counts)
 
-                for n, group in enumerate(groups):
-                    assert pending is not None
-                    results, fetch_s = pending.result()
-                    timings["fetch"] += fetch_s
-                    pending = fetch_task.submit(groups[n + 1], settings, plan.run_id) if n + 1 < len(groups) else None
+                for _ in range(FETCH_AHEAD):
+                    fetch_next()
+                while fetching:
+                    group, pending = fetching.popleft()
+                    results, _fetch_s = pending.result()
+                    fetch_next()
                     grading.append(grade_batch.submit(plan.run_id, group, results, rubric, classifiers, settings, pool))
                     while len(grading) > max(1, settings.workers):
                         collect()

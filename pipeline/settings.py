@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     max_discovery_pages: int = Field(
         8, description="Pages visited from a homepage while looking for the policy link."
     )
-    concurrency: int = Field(16, description="Requests in flight at once, all hosts together.")
+    concurrency: int = Field(
+        64, description="Requests in flight at once, all hosts together (politeness is per host: see below)."
+    )
     per_host_concurrency: int = Field(2, description="Requests in flight at once to one host.")
     per_host_delay: float = Field(0.25, description="Seconds between requests to the same host.")
     obey_robots: bool = Field(True, description="Obey robots.txt (always on outside tests).")

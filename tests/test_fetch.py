@@ -28,6 +28,7 @@ from pipeline.fetch import (
     fetch_url,
     make_client,
 )
+from pipeline.fetcher import Fetcher
 from pipeline.localserver import RequestLog, Route, serve
 from pipeline.netguard import is_public_address
 from pipeline.records import FetchOutcome, FetchResult, Target
@@ -569,6 +570,42 @@ def test_fetch_all_spaces_requests_to_one_host_by_delay(
     starts = sorted(counter.starts)
     assert len(starts) == 4
     assert starts[-1] - starts[0] >= 3 * 0.15 * 0.85  # without the delay all 4 start at once
+
+
+def test_fetcher_keeps_the_per_host_limits_across_overlapping_batches(
+    tmp_path: Path, archive: Archive, counting_server: tuple[str, _InFlight]
+) -> None:
+    base, counter = counting_server
+    settings = settings_for(tmp_path, per_host_concurrency=2, per_host_delay=0.05, obey_robots=False)
+    targets = _targets(base, 8)
+    with Fetcher(settings, archive) as fetcher:
+        futures = [fetcher.submit(targets[i : i + 2]) for i in range(0, 8, 2)]  # four batches at once
+        results = [r for f in futures for r in f.result()]
+        assert fetcher.busy_seconds > 0
+    assert [r.outcome for r in results] == [FetchOutcome.OK] * 8
+    assert [r.requested_url for r in results] == [t.policy_url for t in targets]
+    assert counter.most == 2  # not 2 per batch
+    starts = sorted(counter.starts)
+    assert all(b - a >= 0.05 * 0.8 for a, b in zip(starts, starts[1:]))  # the delay holds between batches too
+
+
+def test_fetcher_reads_robots_txt_once_for_all_batches(site: Site, tmp_path: Path, archive: Archive) -> None:
+    routes = {"/robots.txt": Route(b"User-agent: *\nDisallow: /private\n", content_type="text/plain")}
+    routes.update({f"/p{i}": html(POLICY_EN) for i in range(4)})
+    routes["/private"] = html(POLICY_EN)
+    log = RequestLog()
+    with site.serve(routes, log=log) as base:
+        with Fetcher(settings_for(tmp_path, obey_robots=True), archive) as fetcher:
+            first = fetcher.fetch(_targets(base, 2))
+            second = fetcher.fetch([*_targets(base, 4)[2:], Target(id="x", name="X", kind="site", policy_url=base + "/private")])
+    assert [r.outcome for r in first + second] == [FetchOutcome.OK] * 4 + [FetchOutcome.ROBOTS_DISALLOWED]
+    assert log.paths().count("/robots.txt") == 1
+    assert "/private" not in log.paths()
+
+
+def test_fetcher_must_be_started() -> None:
+    with pytest.raises(RuntimeError, match="context manager"):
+        Fetcher(Settings(), Archive(Path("unused"))).submit([])
 
 
 def test_queueing_for_a_host_does_not_count_against_total_timeout(
