@@ -11,6 +11,9 @@ one core. :class:`GradingPool` runs :func:`pipeline.audit.grade_fetched` in
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -21,9 +24,23 @@ from pipeline.settings import Settings
 _STATE: dict[str, Any] = {}
 
 
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose audit process was killed (SIGKILL, OOM) would wait for work forever,
+    holding its memory: it still holds a write end of its own task pipe, so it never sees EOF."""
+    while True:
+        time.sleep(PARENT_CHECK_S)
+        if os.getppid() != parent:
+            os._exit(3)
+
+
 def _init_worker(settings_json: dict[str, Any]) -> None:
     from pipeline.audit import load_classifiers
     from pipeline.rubric import load_rubric
+
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
 
     settings = Settings(**settings_json)
     _STATE["rubric"] = load_rubric(settings.rubric)

@@ -69,10 +69,34 @@ def _wait_for(what: str, check: Callable[[], bool], proc: subprocess.Popen[str] 
         time.sleep(step)
 
 
-def _kill(proc: subprocess.Popen[str]) -> None:
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _kill(proc: subprocess.Popen[str]) -> list[int]:
+    """SIGKILL the audit; returns the processes it had started (grading workers)."""
+    children = _children(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    return children
 
 
 @dataclass
@@ -224,10 +248,12 @@ def test_kill_while_grading_then_rerun_grades_every_service_exactly_once(tmp_pat
             # while the heavy s1 (about 8 s) is still being segmented and graded
             _wait_for("s0 to be stored", lambda: "s0" in _scored(data, "2026"), proc)
             assert "s1" not in _scored(data, "2026")
-            _kill(proc)
+            workers = _kill(proc)
         finally:
             if proc.poll() is None:
                 proc.kill()
+        assert workers, "the audit had no grading worker processes"
+        _wait_for("the orphaned grading workers to exit", lambda: not any(_alive(w) for w in workers))
         scored = _scored(data, "2026")
         assert "s0" in scored and "s1" not in scored, "the kill came after s1 was stored; grading was not interrupted"
         with _db(data) as db:
