@@ -118,7 +118,7 @@ class Assessed:
     grade: Grade
     policy: PolicyText | None = None
     segments: list[Segment] = field(default_factory=list)
-    reused_from_run: int | None = None  # the grade of identical content was taken from this run
+    reused: store.ReusableGrade | None = None  # the grade of identical content, taken from an earlier run
 
 
 def grade_fetched(
@@ -127,7 +127,7 @@ def grade_fetched(
     classifiers: Classifiers,
     timings: BatchTimings | None = None,
     known_docs: Mapping[str, tuple[PolicyText, list[Segment]]] | None = None,
-    known_grades: Mapping[str, tuple[Grade, int]] | None = None,
+    known_grades: Mapping[str, store.ReusableGrade] | None = None,
 ) -> list[Assessed]:
     """Read, segment, classify and grade a batch. Never raises for one service's failure.
 
@@ -140,15 +140,15 @@ def grade_fetched(
     policies: dict[int, PolicyText] = {}
     pre_segmented: dict[int, list[Segment]] = {}
     out: list[tuple[Grade, PolicyText | None, list[Segment]] | None] = [None] * len(fetched)
-    reused: dict[int, int] = {}
+    reused: dict[int, store.ReusableGrade] = {}
     start = time.perf_counter()
     for i, (target, fetch) in enumerate(fetched):
         if fetch.outcome != FetchOutcome.OK:
             out[i] = (grade_missing(rubric, fetch.outcome, fetch.error or str(fetch.outcome)), None, [])
             continue
         if fetch.sha256 in known_grades:
-            g, run_id = known_grades[fetch.sha256]
-            out[i], reused[i] = (g, None, []), run_id
+            r = known_grades[fetch.sha256]
+            out[i], reused[i] = (r.grade, None, []), r
             continue
         if fetch.sha256 in known_docs:
             policies[i], pre_segmented[i] = known_docs[fetch.sha256]
@@ -230,7 +230,7 @@ def process_batch(
     start = time.perf_counter()
     shas = {f.sha256 for _, f in fetched if f.outcome == FetchOutcome.OK and f.sha256}
     known_docs: dict[str, tuple[PolicyText, list[Segment]]] = {}
-    known_grades: dict[str, tuple[Grade, int]] = {}
+    known_grades: dict[str, store.ReusableGrade] = {}
     with store.session_scope(engine) as session:
         previous = store.previous_snapshots(session, run_id, [tg.id for tg, _ in fetched])
         languages = store.document_languages(session, shas)
@@ -238,7 +238,7 @@ def process_batch(
         for sha, language in languages.items():
             clf = classifiers.by_language.get(language)
             wanted[sha] = clf.version if clf else None
-        known_grades = store.reusable_grades(session, wanted, rubric.id, rubric.version)  # nothing to redo for these
+        known_grades = store.reusable_scores(session, wanted, rubric.id, rubric.version)  # nothing to redo for these
         for sha in languages:
             if sha not in known_grades and (doc := store.load_document(session, sha)) is not None:
                 known_docs[sha] = doc
@@ -249,7 +249,7 @@ def process_batch(
         work = [i for i, (_, f) in enumerate(fetched) if f.outcome == FetchOutcome.OK and f.sha256 not in known_grades]
         graded = [None] * len(fetched)  # type: ignore[list-item]
         if work:
-            done, worker_t = pool.grade([fetched[i] for i in work], known_docs, {})
+            done, worker_t = pool.grade([fetched[i] for i in work], known_docs)
             for k, v in worker_t.items():
                 setattr(t, k, getattr(t, k) + v)
             for i, a in zip(work, done, strict=True):
@@ -262,14 +262,18 @@ def process_batch(
     start = time.perf_counter()
     counts: dict[str, int] = {}
     items = [
-        store.ResultItem(target, fetch, a.grade, a.policy, a.segments, previous.get(target.id), a.reused_from_run)
+        store.ResultItem(
+            target, fetch, a.grade, a.policy, a.segments, previous.get(target.id),
+            reused_from_run=a.reused.run_id if a.reused else None,
+            criteria_from=(a.reused.run_id, a.reused.service_id) if a.reused else None,
+        )
         for (target, fetch), a in zip(fetched, graded, strict=True)
     ]
     with store.session_scope(engine) as session:
         store.save_results(session, run_id, items)  # one transaction; one service at a time if that fails
     for a in graded:
         counts[str(a.grade.status)] = counts.get(str(a.grade.status), 0) + 1
-        if a.reused_from_run is not None:
+        if a.reused is not None:
             counts["reused"] = counts.get("reused", 0) + 1
     t.store += time.perf_counter() - start
     return counts

@@ -1,6 +1,8 @@
 """Prefect flows: they only wire the stages of :mod:`pipeline.audit`.
 
-Tasks are per batch of targets (``Settings.batch_size``), never per sentence.
+Tasks are per batch of targets (``Settings.batch_size``), never per sentence. Big task
+arguments (a batch's targets and fetched bodies, the rubric, the classifiers) are passed in
+``quote()`` on the local runner: Prefect then does not walk them looking for futures.
 Only fetching is retried. Up to ``FETCH_AHEAD`` batches are fetched at once, on one
 shared :class:`~pipeline.fetcher.Fetcher`, while earlier ones are graded. Runs without a Prefect server (Prefect starts a temporary one) or
 against ``PREFECT_API_URL`` when it is set.
@@ -16,6 +18,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from pipeline import store
 from pipeline.archive import Archive
@@ -143,7 +146,7 @@ def audit(
 
     try:
         if distributed:
-            fetched = [fetch_task.submit(g, settings, plan.run_id) for g in groups]
+            fetched = [fetch_task.submit(g, settings, plan.run_id) for g in groups]  # (quote() does not survive Dask's transport)
             graded = [
                 grade_batch_fetched.submit(plan.run_id, g, f, rubric, classifiers, settings)
                 for g, f in zip(groups, fetched, strict=True)
@@ -163,7 +166,7 @@ def audit(
                 def fetch_next() -> None:
                     group = next(todo, None)
                     if group is not None:
-                        fetching.append((group, fetch_task.submit(group, settings, plan.run_id, fetcher)))
+                        fetching.append((group, fetch_task.submit(quote(group), settings, plan.run_id, fetcher)))
 
                 grading: list[Any] = []
 
@@ -178,7 +181,9 @@ def audit(
                     group, pending = fetching.popleft()
                     results, _fetch_s = pending.result()
                     fetch_next()
-                    grading.append(grade_batch.submit(plan.run_id, group, results, rubric, classifiers, settings, pool))
+                    grading.append(grade_batch.submit(
+                        plan.run_id, quote(group), quote(results), quote(rubric), quote(classifiers), settings, pool
+                    ))
                     while len(grading) > max(1, settings.workers):
                         collect()
                 while grading:

@@ -5,7 +5,7 @@ one core. :class:`GradingPool` runs :func:`pipeline.audit.grade_fetched` in
 ``Settings.workers`` processes (spawned, so it is safe beside Prefect's threads)::
 
     with GradingPool(settings) as pool:
-        assessed, timings = pool.grade(fetched, known_docs, known_grades)
+        assessed, timings = pool.grade(fetched, known_docs)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from pipeline.records import FetchResult, Grade, PolicyText, Segment, Target
+from pipeline.records import FetchResult, PolicyText, Segment, Target
 from pipeline.settings import Settings
 
 _STATE: dict[str, Any] = {}
@@ -50,12 +50,11 @@ def _init_worker(settings_json: dict[str, Any]) -> None:
 def _grade_in_worker(
     fetched: Sequence[tuple[Target, FetchResult]],
     known_docs: Mapping[str, tuple[PolicyText, list[Segment]]],
-    known_grades: Mapping[str, tuple[Grade, int]],
 ) -> tuple[list[Any], dict[str, float]]:
     from pipeline.audit import BatchTimings, grade_fetched
 
     t = BatchTimings()
-    out = grade_fetched(fetched, _STATE["rubric"], _STATE["classifiers"], t, known_docs, known_grades)
+    out = grade_fetched(fetched, _STATE["rubric"], _STATE["classifiers"], t, known_docs)
     return out, t.as_dict()
 
 
@@ -85,9 +84,8 @@ class GradingPool:
         self,
         fetched: Sequence[tuple[Target, FetchResult]],
         known_docs: Mapping[str, tuple[PolicyText, list[Segment]]],
-        known_grades: Mapping[str, tuple[Grade, int]],
     ) -> tuple[list[Any], dict[str, float]]:
-        """Grade one batch in a worker process (blocks until done)."""
+        """Grade one batch in a worker process (blocks until done); reused grades are settled by the caller."""
         if self._executor is None:
             raise RuntimeError("GradingPool used outside its with-block")
-        return self._executor.submit(_grade_in_worker, list(fetched), dict(known_docs), dict(known_grades)).result()
+        return self._executor.submit(_grade_in_worker, list(fetched), dict(known_docs)).result()

@@ -23,12 +23,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint, delete, event, func, insert
+from sqlalchemy import JSON, Column, Integer, String, Text, UniqueConstraint, bindparam, delete, event, func, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
@@ -320,22 +320,6 @@ def completed_service_ids(session: Session, run_id: int) -> set[str]:
     return set(session.exec(select(Score.service_id).where(Score.run_id == run_id)))
 
 
-def save_document(session: Session, sha256: str, policy: PolicyText, segments: Sequence[Segment]) -> None:
-    """Store extracted text and segments once per content hash (no-op if present)."""
-    if session.get(Document, sha256) is not None:
-        return
-    session.add(Document(sha256=sha256, language=policy.language, title=policy.title, text=policy.text, n_segments=len(segments)))
-    session.flush()
-    if segments:  # bulk insert: a long policy has hundreds of segments
-        session.execute(
-            insert(SegmentRow),
-            [
-                {"sha256": sha256, "idx": s.index, "start": s.start, "end": s.end, "kind": s.kind, "heading": s.heading, "text": s.text}
-                for s in segments
-            ],
-        )
-
-
 def document_languages(session: Session, sha256s: Iterable[str]) -> dict[str, str]:
     """Language of each already-extracted document among ``sha256s``."""
     keys = list(sha256s)
@@ -366,66 +350,12 @@ def save_result(
     reused_from_run: int | None = None,
 ) -> None:
     """Write one service's snapshot, document, score and criteria in one transaction, replacing earlier ones of this run."""
+    _save_one(session, run_id, ResultItem(target, fetch, grade, policy, segments, previous_sha256, reused_from_run))
+
+
+def _save_one(session: Session, run_id: int, item: ResultItem) -> None:
     try:
-        for table in (CriterionRow, Score, Snapshot):
-            session.exec(delete(table).where(table.run_id == run_id, table.service_id == target.id))  # type: ignore[attr-defined]
-        snap = Snapshot(
-            run_id=run_id,
-            service_id=target.id,
-            requested_url=fetch.requested_url,
-            final_url=fetch.final_url,
-            status_code=fetch.status_code,
-            content_type=fetch.content_type,
-            fetched_at=fetch.fetched_at,
-            sha256=fetch.sha256,
-            size=fetch.size,
-            encoding=fetch.encoding,
-            outcome=str(fetch.outcome),
-            error=fetch.error,
-            discovery_path=list(fetch.discovery_path),
-            elapsed_s=fetch.elapsed_s,
-            previous_sha256=previous_sha256,
-            changed=None if previous_sha256 is None else previous_sha256 != fetch.sha256,
-            click_depth=fetch.click_depth,
-            etag=fetch.etag,
-            last_modified=fetch.last_modified,
-            not_modified=fetch.not_modified,
-            archive_timestamp=fetch.archive_timestamp,
-            archive_url=fetch.archive_url,
-            retries=fetch.retries,
-            warnings=list(fetch.warnings),
-        )
-        session.add(snap)
-        if policy is not None and fetch.sha256:
-            save_document(session, fetch.sha256, policy, segments)
-        session.flush()
-        session.add(
-            Score(
-                run_id=run_id,
-                service_id=target.id,
-                snapshot_id=snap.id,
-                status=str(grade.status),
-                score=grade.score,
-                tier=grade.tier,
-                reason=grade.reason,
-                rubric_id=grade.rubric_id,
-                rubric_version=grade.rubric_version,
-                model_version=grade.model_version,
-                reused_from_run=reused_from_run,
-            )
-        )
-        if grade.criteria:  # bulk insert: twenty rows a service
-            session.execute(
-                insert(CriterionRow),
-                [
-                    {
-                        "run_id": run_id, "service_id": target.id, "criterion_id": c.criterion_id, "level": str(c.level),
-                        "points": c.points, "weight": c.weight, "method": c.method, "note": c.note,
-                        "evidence": [_evidence_json(e) for e in c.evidence],
-                    }
-                    for c in grade.criteria
-                ],
-            )
+        _save_batch(session, run_id, [item])
         session.commit()
     except Exception:
         session.rollback()
@@ -443,6 +373,9 @@ class ResultItem:
     segments: Sequence[Segment] = ()
     previous_sha256: str | None = None
     reused_from_run: int | None = None
+    # (run id, service id) whose criterion rows are copied as they are (a reused grade; then
+    # ``grade.criteria`` is not used): copied inside the database, not decoded and re-encoded
+    criteria_from: tuple[int, str] | None = None
 
 
 def _evidence_json(e: Evidence) -> dict[str, Any]:
@@ -484,8 +417,7 @@ def save_results(session: Session, run_id: int, items: Sequence[ResultItem]) -> 
     errors: list[Exception] = []
     for it in items:
         try:
-            save_result(session, run_id, it.target, it.fetch, it.grade, it.policy, it.segments,
-                        previous_sha256=it.previous_sha256, reused_from_run=it.reused_from_run)
+            _save_one(session, run_id, it)
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
     if errors:
@@ -538,10 +470,29 @@ def _save_batch(session: Session, run_id: int, items: Sequence[ResultItem]) -> N
         {"run_id": run_id, "service_id": it.target.id, "criterion_id": c.criterion_id, "level": str(c.level),
          "points": c.points, "weight": c.weight, "method": c.method, "note": c.note,
          "evidence": [_evidence_json(e) for e in c.evidence]}
-        for it in items for c in it.grade.criteria
+        for it in items if it.criteria_from is None for c in it.grade.criteria
     ]
     if crit:
         session.execute(insert(CriterionRow), crit)
+    copies = [
+        {"new_run": run_id, "new_service": it.target.id, "src_run": it.criteria_from[0], "src_service": it.criteria_from[1]}
+        for it in items if it.criteria_from is not None
+    ]
+    if copies:
+        session.execute(_COPY_CRITERIA, copies)
+
+
+_COPY_COLUMNS = ("criterion_id", "level", "points", "weight", "method", "note", "evidence")
+_CRIT = CriterionRow.__table__  # Core: the ORM's bulk insert does not take INSERT ... SELECT
+_COPY_CRITERIA = _CRIT.insert().from_select(  # type: ignore[attr-defined]
+    ["run_id", "service_id", *_COPY_COLUMNS],
+    select(
+        bindparam("new_run", type_=Integer), bindparam("new_service", type_=String),
+        *(_CRIT.c[c] for c in _COPY_COLUMNS),  # type: ignore[attr-defined]
+    )
+    .where(_CRIT.c.run_id == bindparam("src_run"), _CRIT.c.service_id == bindparam("src_service"))  # type: ignore[attr-defined]
+    .order_by(_CRIT.c.id),  # type: ignore[attr-defined]
+)
 
 
 def previous_snapshots(session: Session, run_id: int, service_ids: Sequence[str]) -> dict[str, str | None]:
@@ -603,14 +554,30 @@ def reusable_grade(
     return grade, score.run_id
 
 
-def reusable_grades(
+@dataclass(frozen=True)
+class ReusableGrade:
+    """A stored grade of the same content, rubric and model: its score row (``grade`` has no
+    criteria) and where its criterion rows are (``ResultItem.criteria_from``)."""
+
+    grade: Grade
+    run_id: int
+    service_id: str
+
+
+def reusable_scores(
     session: Session, wanted: dict[str, str | None], rubric_id: str, rubric_version: str
-) -> dict[str, tuple[Grade, int]]:
-    """:func:`reusable_grade` for many documents at once: ``wanted`` maps sha256 -> model version."""
+) -> dict[str, ReusableGrade]:
+    """The latest reusable grade of each document: ``wanted`` maps sha256 -> model version.
+
+    Plain column tuples, not ORM objects, and no criterion rows: an unchanged re-run looks up
+    every service, and stores the criteria by copying rows inside the database."""
     if not wanted:
         return {}
-    rows = session.exec(
-        select(Score, Snapshot.sha256)
+    rows = session.execute(
+        select(
+            Snapshot.sha256, Score.run_id, Score.service_id, Score.status, Score.rubric_id, Score.rubric_version,
+            Score.score, Score.tier, Score.reason, Score.model_version,
+        )
         .join(Snapshot, Score.snapshot_id == Snapshot.id)  # type: ignore[arg-type]
         .where(
             Snapshot.sha256.in_(list(wanted)),  # type: ignore[union-attr]
@@ -620,31 +587,38 @@ def reusable_grades(
         )
         .order_by(Score.id.desc())  # type: ignore[union-attr]
     ).all()
-    best: dict[str, Score] = {}
-    for score, sha in rows:
-        if sha not in best and score.model_version == wanted[sha]:
-            best[sha] = score
-    if not best:
-        return {}
-    keys = {(sc.run_id, sc.service_id) for sc in best.values()}
-    crit_rows: dict[tuple[int, str], list[CriterionRow]] = {}
-    for run_id in {k[0] for k in keys}:
-        services = sorted(sid for r, sid in keys if r == run_id)
-        for row in session.exec(
-            select(CriterionRow)
+    out: dict[str, ReusableGrade] = {}
+    for r in rows:
+        if r.sha256 not in out and r.model_version == wanted[r.sha256]:
+            grade = Grade(
+                status=GradeStatus(r.status), rubric_id=r.rubric_id, rubric_version=r.rubric_version,
+                score=r.score, tier=r.tier, reason=r.reason, model_version=r.model_version,
+            )
+            out[r.sha256] = ReusableGrade(grade, r.run_id, r.service_id)
+    return out
+
+
+def reusable_grades(
+    session: Session, wanted: dict[str, str | None], rubric_id: str, rubric_version: str
+) -> dict[str, tuple[Grade, int]]:
+    """:func:`reusable_grade` for many documents at once (with their criteria): ``wanted`` maps sha256 -> model version."""
+    found = reusable_scores(session, wanted, rubric_id, rubric_version)
+    crit_rows: dict[tuple[int, str], list[Any]] = {}
+    for run_id in {r.run_id for r in found.values()}:
+        services = sorted({r.service_id for r in found.values() if r.run_id == run_id})
+        for row in session.execute(
+            select(
+                CriterionRow.run_id, CriterionRow.service_id, CriterionRow.criterion_id, CriterionRow.level,
+                CriterionRow.points, CriterionRow.weight, CriterionRow.method, CriterionRow.note, CriterionRow.evidence,
+            )
             .where(CriterionRow.run_id == run_id, CriterionRow.service_id.in_(services))  # type: ignore[attr-defined]
-            .order_by(CriterionRow.id)
+            .order_by(CriterionRow.id)  # type: ignore[arg-type]
         ):
             crit_rows.setdefault((row.run_id, row.service_id), []).append(row)
-    out: dict[str, tuple[Grade, int]] = {}
-    for sha, sc in best.items():
-        grade = Grade(
-            status=GradeStatus(sc.status), rubric_id=sc.rubric_id, rubric_version=sc.rubric_version,
-            score=sc.score, tier=sc.tier, criteria=_criteria_from_rows(crit_rows.get((sc.run_id, sc.service_id), [])),
-            reason=sc.reason, model_version=sc.model_version,
-        )
-        out[sha] = (grade, sc.run_id)
-    return out
+    return {
+        sha: (replace(r.grade, criteria=_criteria_from_rows(crit_rows.get((r.run_id, r.service_id), []))), r.run_id)
+        for sha, r in found.items()
+    }
 
 
 def finish_run(session: Session, run_id: int, timings: dict[str, float], status: str = "completed", error: str | None = None) -> AuditRun:
@@ -690,7 +664,8 @@ def list_runs(session: Session) -> list[AuditRun]:
     return list(session.exec(select(AuditRun).order_by(AuditRun.id)))
 
 
-def _criteria_from_rows(rows: Sequence[CriterionRow]) -> tuple[CriterionResult, ...]:
+def _criteria_from_rows(rows: Sequence[Any]) -> tuple[CriterionResult, ...]:
+    """CriterionRow objects or rows with the same columns."""
     return tuple(
         CriterionResult(
             criterion_id=r.criterion_id,

@@ -79,6 +79,13 @@ def test_reaudit_reuses_unchanged_grades_flags_changes_and_sends_validators(tmp_
     assert snaps["same"].changed is False and not snaps["same"].not_modified
     assert snaps["moving"].changed is True and snaps["moving"].previous_sha256 != snaps["moving"].sha256
     assert scores["same"].reused_from_run == first.id and scores["moving"].reused_from_run is None
+    # a reused grade's criteria (copied inside the database) are the earlier ones, evidence and order included
+    with store.session_scope(engine) as s:
+        before = {r.target.id: r for r in store.load_report(s, "2025", with_text=False).services}
+        after = {r.target.id: r for r in store.load_report(s, "2026", with_text=False).services}
+    for sid in ("same", "etag"):
+        assert (after[sid].score, after[sid].tier, after[sid].criteria) == (before[sid].score, before[sid].tier, before[sid].criteria)
+        assert len(after[sid].criteria) > 5 and any(c.evidence for c in after[sid].criteria)
 
 
 def test_robots_txt_is_read_once_per_site_for_a_whole_audit(tmp_path: Path) -> None:

@@ -216,3 +216,30 @@ def test_reusable_grades_match_the_one_at_a_time_lookup(engine) -> None:
     assert many == {sha: g for sha, g in one.items() if g is not None}
     assert set(many) == {"aa" * 32}  # wrong model version, not assessed and unknown content are not reused
     assert many["aa" * 32][0].criteria == _grade(40.0).criteria
+
+
+def test_a_reused_grade_is_stored_by_copying_its_criterion_rows(engine) -> None:
+    ev = [Evidence(segment_index=i, start=i, end=i + 9, quote=TEXT[i : i + 9], method="lexicon.v1", probability=0.5 + i / 10)
+          for i in range(3)]
+    crit = tuple(  # not in alphabetical order: the copy must keep the stored order
+        CriterionResult(cid, Level.PARTIAL, 2.0, 4.0, "lexicon.v1", (ev[k],) if k else (), note=f"n{k}")
+        for k, cid in enumerate(("zeta", "alpha", "mid"))
+    )
+    graded = Grade(status=GradeStatus.ASSESSED, rubric_id="transparency", rubric_version="1.0.0", score=50.0,
+                   tier="low", criteria=crit, model_version="en@1")
+    first = _run(engine, "2025")
+    with store.session_scope(engine) as s:
+        store.save_results(s, first, [store.ResultItem(_target("a"), _fetch("aa" * 32), graded)])
+    second = _run(engine, "2026")
+    with store.session_scope(engine) as s:
+        found = store.reusable_scores(s, {"aa" * 32: "en@1"}, "transparency", "1.0.0")["aa" * 32]
+        assert (found.run_id, found.service_id, found.grade.criteria) == (first, "a", ())
+        store.save_results(s, second, [  # the same content served by another service, beside a fresh grade
+            store.ResultItem(_target("b"), _fetch("aa" * 32), found.grade, reused_from_run=first,
+                             criteria_from=(found.run_id, found.service_id)),
+            store.ResultItem(_target("c"), _fetch("cc" * 32), _grade(30.0)),
+        ])
+        report = {r.target.id: r for r in store.load_report(s, "2026", with_text=False).services}
+        assert store.reusable_grades(s, {"aa" * 32: "en@1"}, "transparency", "1.0.0")["aa" * 32] == (graded, second)
+    assert report["b"].criteria == crit and report["b"].score == 50.0
+    assert report["c"].criteria == _grade(30.0).criteria
