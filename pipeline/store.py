@@ -434,6 +434,19 @@ def _save_batch(session: Session, run_id: int, items: Sequence[ResultItem]) -> N
     present |= set(session.exec(
         select(Score.service_id).where(Score.run_id == run_id, Score.service_id.in_(ids))  # type: ignore[attr-defined]
     ))
+    # reused grades whose rows are about to be replaced (a refreshed run reusing its own grade): read them first
+    kept: list[dict[str, Any]] = []
+    for it in items:
+        src = it.criteria_from
+        if src is not None and src[0] == run_id and src[1] in present:
+            kept.extend(
+                {**row._asdict(), "run_id": run_id, "service_id": it.target.id}
+                for row in session.execute(
+                    select(*(_CRIT.c[c] for c in _COPY_COLUMNS))  # type: ignore[attr-defined]
+                    .where(_CRIT.c.run_id == src[0], _CRIT.c.service_id == src[1])  # type: ignore[attr-defined]
+                    .order_by(_CRIT.c.id)  # type: ignore[attr-defined]
+                )
+            )
     if present:  # a resumed or refreshed run: replace what it held for these services
         for table in (CriterionRow, Score, Snapshot):
             session.exec(delete(table).where(table.run_id == run_id, table.service_id.in_(sorted(present))))  # type: ignore[attr-defined]
@@ -474,9 +487,12 @@ def _save_batch(session: Session, run_id: int, items: Sequence[ResultItem]) -> N
     ]
     if crit:
         session.execute(insert(CriterionRow), crit)
+    if kept:
+        session.execute(_CRIT.insert(), kept)  # type: ignore[attr-defined]
     copies = [
         {"new_run": run_id, "new_service": it.target.id, "src_run": it.criteria_from[0], "src_service": it.criteria_from[1]}
-        for it in items if it.criteria_from is not None
+        for it in items
+        if it.criteria_from is not None and not (it.criteria_from[0] == run_id and it.criteria_from[1] in present)
     ]
     if copies:
         session.execute(_COPY_CRITERIA, copies)

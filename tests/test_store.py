@@ -243,3 +243,11 @@ def test_a_reused_grade_is_stored_by_copying_its_criterion_rows(engine) -> None:
         assert store.reusable_grades(s, {"aa" * 32: "en@1"}, "transparency", "1.0.0")["aa" * 32] == (graded, second)
     assert report["b"].criteria == crit and report["b"].score == 50.0
     assert report["c"].criteria == _grade(30.0).criteria
+    with store.session_scope(engine) as s:  # a refreshed run reusing its own rows, which the save replaces
+        store.save_results(s, second, [
+            store.ResultItem(_target(x), _fetch("aa" * 32), found.grade, reused_from_run=second, criteria_from=(second, "b"))
+            for x in ("b", "d")
+        ])
+        again = {r.target.id: r for r in store.load_report(s, "2026", with_text=False).services}
+        assert _rows(s, second) == {"Snapshot": 3, "Score": 3, "CriterionRow": 3 + 3 + 1}
+    assert again["b"].criteria == again["d"].criteria == crit
