@@ -43,7 +43,8 @@ from pipeline.targets import load_targets
 log = logging.getLogger(__name__)
 
 CLASSIFY_CHUNK = 2000  # segments per classifier call
-FETCH_AHEAD = 3  # batches being fetched at once (they share one client and the per-host limits)
+FETCH_AHEAD = 8  # batches being fetched at once (they share one client and the per-host limits)
+INLINE_MAX = 3  # until the grading processes have started, a batch with this few policies to grade is graded in-process
 
 
 class SegmentClassifier(Protocol):
@@ -247,6 +248,8 @@ def process_batch(
         # only content that needs reading or grading goes to a worker process (bodies are big);
         # failed fetches and reused grades are settled here
         work = [i for i, (_, f) in enumerate(fetched) if f.outcome == FetchOutcome.OK and f.sha256 not in known_grades]
+        if not pool.started and len(work) <= INLINE_MAX:
+            work = []  # a few changed policies in a re-run: graded here, not worth starting the worker processes
         graded = [None] * len(fetched)  # type: ignore[list-item]
         if work:
             done, worker_t = pool.grade([fetched[i] for i in work], known_docs)
@@ -255,7 +258,7 @@ def process_batch(
             for i, a in zip(work, done, strict=True):
                 graded[i] = a
         rest = [i for i in range(len(fetched)) if graded[i] is None]
-        for i, a in zip(rest, grade_fetched([fetched[i] for i in rest], rubric, classifiers, t, {}, known_grades), strict=True):
+        for i, a in zip(rest, grade_fetched([fetched[i] for i in rest], rubric, classifiers, t, known_docs, known_grades), strict=True):
             graded[i] = a
     else:
         graded = grade_fetched(fetched, rubric, classifiers, t, known_docs, known_grades)

@@ -65,6 +65,7 @@ class GradingPool:
         self.workers = max(1, workers or settings.workers)
         self._settings = settings.model_dump(mode="json")
         self._executor: ProcessPoolExecutor | None = None
+        self.started = False  # worker processes start on the first batch, not on entering the pool
 
     def __enter__(self) -> GradingPool:
         self._executor = ProcessPoolExecutor(
@@ -88,4 +89,5 @@ class GradingPool:
         """Grade one batch in a worker process (blocks until done); reused grades are settled by the caller."""
         if self._executor is None:
             raise RuntimeError("GradingPool used outside its with-block")
+        self.started = True
         return self._executor.submit(_grade_in_worker, list(fetched), dict(known_docs)).result()

@@ -98,3 +98,39 @@ def test_robots_txt_is_read_once_per_site_for_a_whole_audit(tmp_path: Path) -> N
         run = run_audit(_targets(tmp_path, base), "2026", settings)
     assert run.n_assessed == 3
     assert log.paths().count("/robots.txt") == 1
+
+
+def test_a_batch_with_few_policies_to_grade_is_graded_in_process_with_the_same_results(tmp_path: Path) -> None:
+    """A re-run where a handful of policies changed does not start the grading processes for them."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from pipeline.audit import INLINE_MAX, Classifiers, plan_audit, process_batch
+    from pipeline.parallel import GradingPool
+    from pipeline.records import FetchOutcome, FetchResult, Target
+    from pipeline.rubric import load_rubric
+
+    settings = Settings(data_dir=tmp_path, allow_private=True, use_classifier=False, workers=2)
+    rubric = load_rubric(settings.rubric)
+    fetched = []
+    for i in range(INLINE_MAX + 2):
+        body = POLICY.format(extra=f"<p>We keep server logs for {i + 2} weeks.</p>" * (i % 2)).encode() + b" " * i
+        fetched.append((
+            Target(id=f"svc{i}", name=f"Svc {i}", kind="site", sector="news", policy_url=f"https://svc{i}.example/p"),
+            FetchResult(requested_url=f"https://svc{i}.example/p", outcome=FetchOutcome.OK, fetched_at=datetime.now(UTC),
+                        content_type="text/html; charset=utf-8", sha256=hashlib.sha256(body).hexdigest(), size=len(body), body=body),
+        ))
+    started, criteria = {}, {}
+    for label, n in (("few", INLINE_MAX), ("many", INLINE_MAX + 2)):
+        engine = store.make_engine(f"sqlite:///{tmp_path / label}.db")
+        plan = plan_audit(engine, [t for t, _ in fetched], label, rubric, Classifiers())
+        with GradingPool(settings) as pool:
+            counts = process_batch(engine, plan.run_id, fetched[:n], rubric, Classifiers(), None, pool)
+            started[label] = pool.started
+        assert counts.get("assessed") == n
+        with store.session_scope(engine) as s:
+            criteria[label] = {r.target.id: r.criteria for r in store.load_report(s, label, with_text=False).services}
+        engine.dispose()
+    assert started == {"few": False, "many": True}
+    assert all(criteria["few"][sid] == criteria["many"][sid] for sid in criteria["few"])
+    assert len({criteria["many"][f"svc{i}"] for i in range(2)}) == 2  # the bodies differ in what they grade to
