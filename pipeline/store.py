@@ -424,6 +424,25 @@ def save_results(session: Session, run_id: int, items: Sequence[ResultItem]) -> 
         raise errors[0]
 
 
+def _insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Insert many rows (all with the same keys). SQLite: one executemany. PostgreSQL: ``COPY``,
+    because psycopg's executemany sends one statement per row (a batch of 50 policies has some
+    20,000 segment rows: the store stage was 3-4x slower than on SQLite)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(model), rows)
+        return
+    table = model.__table__  # type: ignore[attr-defined]
+    cols = list(rows[0])
+    as_json = {c for c in cols if isinstance(table.c[c].type, JSON)}
+    names = ", ".join(f'"{c}"' for c in cols)
+    raw = session.connection().connection.driver_connection  # the session's own transaction
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for r in rows:
+            copy.write_row([json.dumps(r[c]) if c in as_json else r[c] for c in cols])
+
+
 def _save_batch(session: Session, run_id: int, items: Sequence[ResultItem]) -> None:
     ids = [it.target.id for it in items]
     if len(set(ids)) != len(ids):
@@ -460,7 +479,7 @@ def _save_batch(session: Session, run_id: int, items: Sequence[ResultItem]) -> N
         fresh = [(sha, it) for sha, it in new_docs.items() if sha not in known]
         if fresh:
             now = _now()
-            session.execute(insert(Document), [
+            _insert_rows(session, Document, [
                 {"sha256": sha, "language": it.policy.language, "title": it.policy.title, "text": it.policy.text,  # type: ignore[union-attr]
                  "n_segments": len(it.segments), "created_at": now}
                 for sha, it in fresh
@@ -470,9 +489,9 @@ def _save_batch(session: Session, run_id: int, items: Sequence[ResultItem]) -> N
                 for sha, it in fresh for sg in it.segments
             ]
             if rows:
-                session.execute(insert(SegmentRow), rows)
+                _insert_rows(session, SegmentRow, rows)
     now = _now()
-    session.execute(insert(Score), [
+    _insert_rows(session, Score, [
         {"run_id": run_id, "service_id": it.target.id, "snapshot_id": sid, "status": str(it.grade.status),
          "score": it.grade.score, "tier": it.grade.tier, "reason": it.grade.reason, "rubric_id": it.grade.rubric_id,
          "rubric_version": it.grade.rubric_version, "model_version": it.grade.model_version, "graded_at": now,
@@ -486,9 +505,9 @@ def _save_batch(session: Session, run_id: int, items: Sequence[ResultItem]) -> N
         for it in items if it.criteria_from is None for c in it.grade.criteria
     ]
     if crit:
-        session.execute(insert(CriterionRow), crit)
+        _insert_rows(session, CriterionRow, crit)
     if kept:
-        session.execute(_CRIT.insert(), kept)  # type: ignore[attr-defined]
+        _insert_rows(session, CriterionRow, kept)
     copies = [
         {"new_run": run_id, "new_service": it.target.id, "src_run": it.criteria_from[0], "src_service": it.criteria_from[1]}
         for it in items
