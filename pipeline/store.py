@@ -453,19 +453,22 @@ def _save_batch(session: Session, run_id: int, items: Sequence[ResultItem]) -> N
     present |= set(session.exec(
         select(Score.service_id).where(Score.run_id == run_id, Score.service_id.in_(ids))  # type: ignore[attr-defined]
     ))
-    # reused grades whose rows are about to be replaced (a refreshed run reusing its own grade): read them first
-    kept: list[dict[str, Any]] = []
-    for it in items:
-        src = it.criteria_from
-        if src is not None and src[0] == run_id and src[1] in present:
-            kept.extend(
-                {**row._asdict(), "run_id": run_id, "service_id": it.target.id}
-                for row in session.execute(
-                    select(*(_CRIT.c[c] for c in _COPY_COLUMNS))  # type: ignore[attr-defined]
-                    .where(_CRIT.c.run_id == src[0], _CRIT.c.service_id == src[1])  # type: ignore[attr-defined]
-                    .order_by(_CRIT.c.id)  # type: ignore[attr-defined]
-                )
-            )
+    # reused grades' criterion rows: copied inside the database, except rows this save replaces
+    # (a refreshed run reusing its own grade), which are read before they are deleted
+    reused = [(it, it.criteria_from) for it in items if it.criteria_from is not None]
+    copies = [
+        {"new_run": run_id, "new_service": it.target.id, "src_run": src[0], "src_service": src[1]}
+        for it, src in reused if not (src[0] == run_id and src[1] in present)
+    ]
+    kept = [
+        {**row._asdict(), "run_id": run_id, "service_id": it.target.id}
+        for it, src in reused if src[0] == run_id and src[1] in present
+        for row in session.execute(
+            select(*(_CRIT.c[c] for c in _COPY_COLUMNS))  # type: ignore[attr-defined]
+            .where(_CRIT.c.run_id == src[0], _CRIT.c.service_id == src[1])  # type: ignore[attr-defined]
+            .order_by(_CRIT.c.id)  # type: ignore[attr-defined]
+        )
+    ]
     if present:  # a resumed or refreshed run: replace what it held for these services
         for table in (CriterionRow, Score, Snapshot):
             session.exec(delete(table).where(table.run_id == run_id, table.service_id.in_(sorted(present))))  # type: ignore[attr-defined]
@@ -508,11 +511,6 @@ def _save_batch(session: Session, run_id: int, items: Sequence[ResultItem]) -> N
         _insert_rows(session, CriterionRow, crit)
     if kept:
         _insert_rows(session, CriterionRow, kept)
-    copies = [
-        {"new_run": run_id, "new_service": it.target.id, "src_run": it.criteria_from[0], "src_service": it.criteria_from[1]}
-        for it in items
-        if it.criteria_from is not None and not (it.criteria_from[0] == run_id and it.criteria_from[1] in present)
-    ]
     if copies:
         session.execute(_COPY_CRITERIA, copies)
 
@@ -642,12 +640,9 @@ def reusable_grades(
     for run_id in {r.run_id for r in found.values()}:
         services = sorted({r.service_id for r in found.values() if r.run_id == run_id})
         for row in session.execute(
-            select(
-                CriterionRow.run_id, CriterionRow.service_id, CriterionRow.criterion_id, CriterionRow.level,
-                CriterionRow.points, CriterionRow.weight, CriterionRow.method, CriterionRow.note, CriterionRow.evidence,
-            )
-            .where(CriterionRow.run_id == run_id, CriterionRow.service_id.in_(services))  # type: ignore[attr-defined]
-            .order_by(CriterionRow.id)  # type: ignore[arg-type]
+            select(_CRIT.c.run_id, _CRIT.c.service_id, *(_CRIT.c[c] for c in _COPY_COLUMNS))  # type: ignore[attr-defined]
+            .where(_CRIT.c.run_id == run_id, _CRIT.c.service_id.in_(services))  # type: ignore[attr-defined]
+            .order_by(_CRIT.c.id)  # type: ignore[attr-defined]
         ):
             crit_rows.setdefault((row.run_id, row.service_id), []).append(row)
     return {
