@@ -40,10 +40,10 @@ def main() -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from pipeline import store
-    from pipeline.corpus import corpus_site, write_targets_csv
-    from pipeline.localserver import serve
-    from pipeline.rubric import load_rubric
+    from pipeline.store import db as store
+    from pipeline.serve.corpus import corpus_site, write_targets_csv
+    from pipeline.serve.localserver import serve
+    from pipeline.grade.rubric import load_rubric
     from pipeline.settings import Settings
 
     folder = args.path or DEFAULT_PATHS.get(args.corpus)
@@ -62,11 +62,11 @@ def main() -> int:
         targets = write_targets_csv(rows, base, data_dir / "targets.csv")
         start = time.perf_counter()
         if args.no_prefect:
-            from pipeline.audit import run_audit
+            from pipeline.run.audit import run_audit
 
             run_audit(targets, label, settings, refresh=True)
         else:
-            from pipeline.flows import audit
+            from pipeline.run.flows import audit
 
             audit(str(targets), label, overrides, refresh=True)
         wall = time.perf_counter() - start
@@ -95,7 +95,7 @@ def main() -> int:
     print(f"stage seconds: {run.timings}")
     print(f"wall {wall:.1f} s for {len(rows)} policies ({len(rows) / wall:.1f} policies/s); peak RSS {peak_mb:.0f} MB (largest worker {child_mb:.0f} MB)")
     if args.report:
-        from pipeline.report import render_report
+        from pipeline.report.site import render_report
 
         with store.session_scope(engine) as s:
             print("report:", render_report(store.load_report(s, label), rubric, args.report, settings.archive_dir))

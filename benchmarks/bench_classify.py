@@ -50,8 +50,8 @@ def main() -> None:
     t0 = time.perf_counter()
     import numpy as np
 
-    from pipeline.classify import load_classifier, model_paths
-    from pipeline.train import (
+    from pipeline.grade.classify import load_classifier, model_paths
+    from pipeline.train.fit import (
         OPP_LABELS,
         ZH_LABELS,
         apply_split,

@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.extract import extract_html
-from pipeline.segment import chinese_nlp, english_nlp, segment_many
+from pipeline.read.extract import extract_html
+from pipeline.read.segment import chinese_nlp, english_nlp, segment_many
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CORPORA = {

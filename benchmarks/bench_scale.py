@@ -103,7 +103,7 @@ def site_pages(n: int, hosts: int) -> tuple[list[dict[str, tuple[bytes, str]]], 
 def run_servers(n: int, hosts: int, validators: bool, conn) -> None:
     """Child process: serve the sites on 127.0.0.2... until told to stop (the audit's process
     does not pay for the servers' CPU, as it would not with real sites)."""
-    from pipeline.localserver import serve
+    from pipeline.serve.localserver import serve
 
     per_host, _ = site_pages(n, hosts)
     with ExitStack() as stack:
@@ -136,9 +136,9 @@ def main() -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-    from pipeline import store
-    from pipeline.report import render_report
-    from pipeline.rubric import load_rubric
+    from pipeline.store import db as store
+    from pipeline.report.site import render_report
+    from pipeline.grade.rubric import load_rubric
     from pipeline.settings import Settings
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="policyaudit-scale-"))
@@ -170,11 +170,11 @@ def main() -> int:
         def run(label: str) -> tuple[float, dict]:
             start = time.perf_counter()
             if args.direct:
-                from pipeline.audit import run_audit
+                from pipeline.run.audit import run_audit
 
                 summary = store.run_summary(run_audit(targets, label, settings))
             else:
-                from pipeline.flows import audit
+                from pipeline.run.flows import audit
 
                 if args.dask_workers:
                     from dask.distributed import LocalCluster

@@ -2,7 +2,7 @@
 
 For each date, each service's latest recorded version on or before that date is served as is
 (Markdown, ``text/markdown``) on 127.0.0.1; a service with no version yet gets a 404 (recorded
-as "no policy", not a crash). The three audits run through :func:`pipeline.audit.run_audit`
+as "no policy", not a crash). The three audits run through :func:`pipeline.run.audit.run_audit`
 (real HTTP, real SQLite); then the comparison 2014 -> 2021 is printed (who rose, who fell,
 which criteria changed) and written as a page with a bump chart of the three audits.
 
@@ -22,16 +22,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import store
-from pipeline.audit import load_classifiers, run_audit
-from pipeline.compare import (
+from pipeline.store import db as store
+from pipeline.run.audit import load_classifiers, run_audit
+from pipeline.report.compare import (
     bump_chart_svg,
     compare_audits,
     format_comparison_table,
     render_comparison,
 )
-from pipeline.localserver import Route, serve
-from pipeline.rubric import load_rubric
+from pipeline.serve.localserver import Route, serve
+from pipeline.grade.rubric import load_rubric
 from pipeline.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent

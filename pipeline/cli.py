@@ -74,13 +74,13 @@ def _run_flow(
     shard: str | None = None,
 ) -> dict[str, Any]:
     if not use_prefect:
-        from pipeline.audit import run_audit
-        from pipeline.store import run_summary
+        from pipeline.run.audit import run_audit
+        from pipeline.store.db import run_summary
 
         return run_summary(run_audit(targets, label, Settings(**overrides), refresh=refresh, shard=shard))
     _configure_prefect()
     _check_prefect_api()
-    from pipeline.flows import audit
+    from pipeline.run.flows import audit
 
     if dask:
         from prefect_dask import DaskTaskRunner
@@ -160,7 +160,7 @@ def schedule(
         ))
     try:
         _check_prefect_api()
-        from pipeline.targets import load_targets
+        from pipeline.run.targets import load_targets
 
         load_targets(targets)  # fail now, not at 03:00 on Monday
     except PolicyAuditError as exc:
@@ -169,7 +169,7 @@ def schedule(
         data_dir=(data_dir or Settings().data_dir).resolve(), database_url=db_url,
         rubric=rubric.resolve() if rubric else None, allow_private=allow_private or None,
     )
-    from pipeline.flows import audit as audit_flow
+    from pipeline.run.flows import audit as audit_flow
 
     console.print(f"serving deployment audit/{name} ({'cron ' + cron if cron else f'every {interval:g} s'}); Ctrl-C stops")
     audit_flow.serve(
@@ -181,11 +181,11 @@ def schedule(
 
 
 def _render(label: str, out: Path, settings: Settings) -> Path:
-    from pipeline import store
-    from pipeline.report import render_report
-    from pipeline.rubric import load_rubric
+    from pipeline.store import db as store
+    from pipeline.report.site import render_report
+    from pipeline.grade.rubric import load_rubric
 
-    from pipeline.review import overrides_for
+    from pipeline.report.review import overrides_for
 
     engine = store.make_engine(settings.db_url)
     with store.session_scope(engine) as session:
@@ -230,7 +230,7 @@ def show(
 
     Example: policyaudit show chenguang --label 2026
     """
-    from pipeline import store
+    from pipeline.store import db as store
 
     settings = _settings(data_dir=data_dir, database_url=db_url)
     try:
@@ -266,7 +266,7 @@ def runs(data_dir: DataDir = None, db_url: DbUrl = None) -> None:
 
     Example: policyaudit runs --data-dir audit-data
     """
-    from pipeline import store
+    from pipeline.store import db as store
 
     settings = _settings(data_dir=data_dir, database_url=db_url)
     engine = store.make_engine(settings.db_url)
@@ -316,8 +316,8 @@ def train(
 
     Example: policyaudit train --data ../shared/data --models models
     """
-    from pipeline.evaluate import format_metrics
-    from pipeline.train import train_models
+    from pipeline.train.evaluate import format_metrics
+    from pipeline.train.fit import train_models
 
     metrics = train_models(shared_data, models_dir, tuple(language or ("en", "zh")))
     console.print(format_metrics(metrics), highlight=False, markup=False)
@@ -332,7 +332,7 @@ def evaluate(
 
     Example: policyaudit evaluate --data ../shared/data
     """
-    from pipeline.evaluate import evaluate_models, format_metrics
+    from pipeline.train.evaluate import evaluate_models, format_metrics
 
     metrics = evaluate_models(shared_data, models_dir)
     console.print(format_metrics(metrics), highlight=False, markup=False)
@@ -366,10 +366,10 @@ def compare(
 
     Example: policyaudit compare 2025 2026 --regrade --out reports-out/compare-2025-2026
     """
-    from pipeline import store
-    from pipeline.audit import load_classifiers
-    from pipeline.compare import bump_chart_svg, compare_audits, format_comparison_table, render_comparison
-    from pipeline.rubric import load_rubric
+    from pipeline.store import db as store
+    from pipeline.run.audit import load_classifiers
+    from pipeline.report.compare import bump_chart_svg, compare_audits, format_comparison_table, render_comparison
+    from pipeline.grade.rubric import load_rubric
 
     settings = _settings(data_dir=data_dir, database_url=db_url, rubric=rubric, use_classifier=False if no_classifier else None)
     try:
@@ -418,8 +418,8 @@ def review(
 
     Example: policyaudit review acme retention_period --label 2026 --set partial --note "period given for backups only"
     """
-    from pipeline import store
-    from pipeline.review import set_override
+    from pipeline.store import db as store
+    from pipeline.report.review import set_override
 
     settings = _settings(data_dir=data_dir, database_url=db_url)
     try:
@@ -445,9 +445,9 @@ def export(
 
     Example: policyaudit export --label 2026 --format csv --out 2026.csv
     """
-    from pipeline import store
-    from pipeline.exports import export_audit
-    from pipeline.rubric import load_rubric
+    from pipeline.store import db as store
+    from pipeline.report.exports import export_audit
+    from pipeline.grade.rubric import load_rubric
 
     settings = _settings(data_dir=data_dir, database_url=db_url, rubric=rubric)
     try:
@@ -470,9 +470,9 @@ def export_warc_cmd(
 
     Example: policyaudit export-warc --label 2026 --out 2026.warc.gz
     """
-    from pipeline import store
-    from pipeline.archive import Archive
-    from pipeline.warc import export_warc
+    from pipeline.store import db as store
+    from pipeline.fetch.archive import Archive
+    from pipeline.fetch.warc import export_warc
 
     settings = _settings(data_dir=data_dir, database_url=db_url)
     try:
@@ -497,8 +497,8 @@ def datasette_metadata_cmd(
     """
     import json
 
-    from pipeline import store
-    from pipeline.exports import datasette_metadata
+    from pipeline.store import db as store
+    from pipeline.report.exports import datasette_metadata
 
     settings = _settings(data_dir=data_dir, database_url=db_url)
     engine = store.make_engine(settings.db_url)

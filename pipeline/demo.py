@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
-from pipeline.localserver import Route, serve
+from pipeline.serve.localserver import Route, serve
 
 HTML = "text/html; charset=utf-8"
 

@@ -5,7 +5,7 @@ Stages exchange these frozen dataclasses, never dicts with string keys:
     Target --fetch--> FetchResult --extract--> PolicyText --segment--> [Segment]
         --grade(rubric)--> Grade (CriterionResult + Evidence)
 
-The database tables in :mod:`pipeline.store` persist them; the report stage reads
+The database tables in :mod:`pipeline.store.db` persist them; the report stage reads
 :class:`ServiceReport` / :class:`AuditReport`, built from the store.
 """
 
@@ -212,7 +212,7 @@ class AuditReport:
     services: tuple[ServiceReport, ...]  # sorted by rank, then not-assessed ones
 
 
-# ---------------------------------------------------------------- rubric (loaded by pipeline.rubric)
+# ---------------------------------------------------------------- rubric (loaded by pipeline.grade.rubric)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.archive import Archive
-from pipeline.localserver import RequestLog, serve
+from pipeline.fetch.archive import Archive
+from pipeline.serve.localserver import RequestLog, serve
 from tests.test_fetch import Site
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.appstores import LAYOUTS, detect_store, find_app_policy_link
-from pipeline.archive import Archive
-from pipeline.localserver import RequestLog, serve
+from pipeline.fetch.appstores import LAYOUTS, detect_store, find_app_policy_link
+from pipeline.fetch.archive import Archive
+from pipeline.serve.localserver import RequestLog, serve
 from pipeline.records import FetchOutcome, Target
 from tests.test_fetch import POLICY_EN, POLICY_ZH, Site, get_target, html, settings_for
 

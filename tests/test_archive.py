@@ -1,4 +1,4 @@
-"""pipeline.archive: content-addressed, atomic storage of fetched bodies."""
+"""pipeline.fetch.archive: content-addressed, atomic storage of fetched bodies."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import archive as archive_mod
-from pipeline.archive import Archive, ArchiveError
+from pipeline.fetch import archive as archive_mod
+from pipeline.fetch.archive import Archive, ArchiveError
 from pipeline.errors import PolicyAuditError
 
 BODY = "<html><body>隐私政策 privacy policy</body></html>".encode()

@@ -1,4 +1,4 @@
-"""pipeline.casefold: the fast path finds exactly what re.IGNORECASE finds, or is not taken."""
+"""pipeline.grade.casefold: the fast path finds exactly what re.IGNORECASE finds, or is not taken."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pipeline.checks as checks
-from pipeline.casefold import SPECIAL, CasePattern, lowered_source, lowered_text
-from pipeline.rubric import load_rubric
+import pipeline.grade.checks as checks
+from pipeline.grade.casefold import SPECIAL, CasePattern, lowered_source, lowered_text
+from pipeline.grade.rubric import load_rubric
 from pipeline.settings import Settings
 
 from .conftest import shared_data_or_skip
@@ -107,10 +107,10 @@ def test_patterns_that_might_change_keep_ignorecase(source: str) -> None:
 def test_grades_are_identical_on_real_policies() -> None:
     root = shared_data_or_skip("opp-115", "sanitized_policies")
     zh = shared_data_or_skip("ca4p-483", "raw_data")
-    from pipeline.audit import read_policy
-    from pipeline.grade import grade
+    from pipeline.run.audit import read_policy
+    from pipeline.grade.grader import grade
     from pipeline.records import FetchOutcome, FetchResult
-    from pipeline.segment import segment_many
+    from pipeline.read.segment import segment_many
 
     bodies = [(f.read_text(encoding="utf-8").replace("|||", "</p><p>").encode(), "text/html") for f in sorted(root.glob("*.html"))[:25]]
     bodies += [(f.read_bytes(), "text/html; charset=utf-8") for f in sorted(zh.glob("*.html"))[:15]]

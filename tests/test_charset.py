@@ -1,4 +1,4 @@
-"""pipeline.charset: decoding bodies in the order BOM, header, meta, UTF-8, detection; sniffing kinds."""
+"""pipeline.content.charset: decoding bodies in the order BOM, header, meta, UTF-8, detection; sniffing kinds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.charset import decode_body, normalize_label, sniff_kind
+from pipeline.content.charset import decode_body, normalize_label, sniff_kind
 
 NAMES = "朱镕基和陶喆阅读了本隐私政策"  # 镕 and 喆 are in GBK but not in GB2312
 POLICY_ZH = "本隐私政策说明我们如何收集、使用、存储和保护您的个人信息，以及您享有的权利。" * 4

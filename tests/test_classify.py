@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.classify import load_classifier, model_paths
+from pipeline.grade.classify import load_classifier, model_paths
 from pipeline.errors import ModelError
-from pipeline.features import char_ngram_hashes, fit_vectorizer, normalise
-from pipeline.train import (
+from pipeline.grade.features import char_ngram_hashes, fit_vectorizer, normalise
+from pipeline.train.fit import (
     OPP_LABELS,
     ZH_LABELS,
     Corpus,
@@ -388,8 +388,8 @@ def test_saved_model_metrics_are_not_below_floors(language):
     """Recomputes the test-split metrics of the saved models and compares with models/floors.json."""
     _needs_shared()
     _needs_models(language)
-    from pipeline.evaluate import apply_split, load_viodroid
-    from pipeline.train import load_opp115_split, score_corpus
+    from pipeline.train.evaluate import apply_split, load_viodroid
+    from pipeline.train.fit import load_opp115_split, score_corpus
 
     clf = load_classifier(language)
     if language == "en":

@@ -2,7 +2,7 @@
 the side-by-side text diff, the bump chart and the comparison page (also in a real Chromium).
 
 The two audits are built from policies written for these tests, read, segmented and graded by
-the real stages (rules only) and stored with :func:`pipeline.store.save_result`; no fetch."""
+the real stages (rules only) and stored with :func:`pipeline.store.db.save_result`; no fetch."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from pipeline import store
-from pipeline.compare import (
+from pipeline.store import db as store
+from pipeline.report.compare import (
     CompareError,
     bump_chart_from_ranks,
     bump_chart_svg,
@@ -27,8 +27,8 @@ from pipeline.compare import (
     render_comparison,
     text_diff,
 )
-from pipeline.extract import extract_text
-from pipeline.grade import grade, grade_missing
+from pipeline.read.extract import extract_text
+from pipeline.grade.grader import grade, grade_missing
 from pipeline.records import (
     FetchOutcome,
     FetchResult,
@@ -37,8 +37,8 @@ from pipeline.records import (
     Rubric,
     Target,
 )
-from pipeline.rubric import load_rubric, rubric_fingerprint
-from pipeline.segment import segment_many
+from pipeline.grade.rubric import load_rubric, rubric_fingerprint
+from pipeline.read.segment import segment_many
 from pipeline.settings import DEFAULT_RUBRIC
 
 # ---------------------------------------------------------------- policies written for these tests

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import store
+from pipeline.store import db as store
 from pipeline.demo import demo_server, write_targets
 from pipeline.settings import Settings
 
@@ -16,7 +16,7 @@ def test_flow_on_a_local_dask_cluster_grades_like_the_local_run(tmp_path: Path, 
     from dask.distributed import LocalCluster
     from prefect_dask import DaskTaskRunner
 
-    from pipeline.flows import audit
+    from pipeline.run.flows import audit
 
     overrides = {"data_dir": str(tmp_path), "allow_private": True, "use_classifier": False, "batch_size": 3}
     with demo_server() as base, LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:

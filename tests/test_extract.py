@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.extract import (
+from pipeline.read.extract import (
     BLOCK_SEPARATOR,
     extract,
     extract_html,
@@ -18,7 +18,7 @@ from pipeline.extract import (
     heading_level_of_line,
     normalize_space,
 )
-from pipeline.language import detect_language
+from pipeline.read.language import detect_language
 from pipeline.records import PolicyText
 
 FIXTURES = Path(__file__).parent / "fixtures" / "read"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.extract import extract_html, extract_text
+from pipeline.read.extract import extract_html, extract_text
 from pipeline.records import PolicyText, Segment
-from pipeline.segment import MAX_SEGMENT_CHARS, segment_many
+from pipeline.read.segment import MAX_SEGMENT_CHARS, segment_many
 
 pytestmark = pytest.mark.shared
 

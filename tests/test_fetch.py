@@ -1,4 +1,4 @@
-"""pipeline.fetch and pipeline.discover against real servers on 127.0.0.1 (pipeline.localserver).
+"""pipeline.fetch.client and pipeline.fetch.discover against real servers on 127.0.0.1 (pipeline.serve.localserver).
 
 Every page here is text written for these tests. Loopback is refused by default, so the
 settings allow private addresses, except in the refusal tests.
@@ -18,19 +18,19 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from pipeline.archive import Archive, ArchiveError
-from pipeline.charset import decode_body
-from pipeline.discover import find_policy_links, looks_like_policy
-from pipeline.fetch import (
+from pipeline.fetch.archive import Archive, ArchiveError
+from pipeline.content.charset import decode_body
+from pipeline.fetch.discover import find_policy_links, looks_like_policy
+from pipeline.fetch.client import (
     fetch_all,
     fetch_target,
     fetch_targets,
     fetch_url,
     make_client,
 )
-from pipeline.fetcher import Fetcher
-from pipeline.localserver import RequestLog, Route, serve
-from pipeline.netguard import is_public_address
+from pipeline.fetch.fetcher import Fetcher
+from pipeline.serve.localserver import RequestLog, Route, serve
+from pipeline.fetch.netguard import is_public_address
 from pipeline.records import FetchOutcome, FetchResult, Target
 from pipeline.settings import Settings
 
@@ -790,7 +790,7 @@ def test_retry_wait_does_not_count_against_total_timeout(site: Site, tmp_path: P
 def test_retry_after_seconds_reads_delay_and_http_date(value: str | None, expected: float | None) -> None:
     from datetime import UTC, datetime
 
-    from pipeline.fetch import retry_after_seconds
+    from pipeline.fetch.client import retry_after_seconds
 
     now = datetime(2026, 10, 21, 7, 27, 0, tzinfo=UTC)
     assert retry_after_seconds(value, now=now) == expected
@@ -828,7 +828,7 @@ def _target_fetch(target: Target, settings: Settings, archive: Archive, previous
 
 
 def test_reaudit_sends_validators_and_304_reuses_previous_body(site: Site, tmp_path: Path, archive: Archive) -> None:
-    from pipeline.fetch import validators_of
+    from pipeline.fetch.client import validators_of
 
     page = _Validating(POLICY_EN.encode())
     settings = settings_for(tmp_path, obey_robots=False)
@@ -847,7 +847,7 @@ def test_reaudit_sends_validators_and_304_reuses_previous_body(site: Site, tmp_p
 
 
 def test_changed_policy_answers_200_with_new_sha(site: Site, tmp_path: Path, archive: Archive) -> None:
-    from pipeline.fetch import validators_of
+    from pipeline.fetch.client import validators_of
 
     settings = settings_for(tmp_path, obey_robots=False)
     old, new = _Validating(POLICY_EN.encode(), '"v1"'), _Validating(POLICY_ZH.encode(), '"v2"')
@@ -861,7 +861,7 @@ def test_changed_policy_answers_200_with_new_sha(site: Site, tmp_path: Path, arc
 
 
 def test_validators_from_archive_read_the_archived_headers(site: Site, tmp_path: Path, archive: Archive) -> None:
-    from pipeline.fetch import validators_from_archive
+    from pipeline.fetch.client import validators_from_archive
 
     with site.serve({"/privacy": _Validating(POLICY_EN.encode())}) as base:
         first = get(base + "/privacy", settings_for(tmp_path, obey_robots=False), archive)
@@ -939,7 +939,7 @@ PDF_LINES = [
 def test_pdf_policy_is_ok_and_readable_whatever_its_content_type(
     site: Site, tmp_path: Path, archive: Archive, ctype: str
 ) -> None:
-    from pipeline.extract import extract_pdf
+    from pipeline.read.extract import extract_pdf
 
     pdf = make_pdf(PDF_LINES)
     with site.serve({"/privacy.pdf": Route(pdf, content_type=ctype)}) as base:
@@ -1008,7 +1008,7 @@ APP_JS = (b"document.getElementById('root').innerHTML = '<h1>Privacy Policy</h1>
 
 @pytest.mark.slow
 def test_renderer_fills_a_javascript_shell_with_system_chromium(site: Site, tmp_path: Path, archive: Archive) -> None:
-    from pipeline.render import chromium_available
+    from pipeline.fetch.render import chromium_available
 
     settings = settings_for(tmp_path, render_javascript=True, total_timeout=30.0)
     if not chromium_available(settings):
@@ -1096,7 +1096,7 @@ def test_discovery_does_not_take_a_user_agreement_for_the_policy(site: Site, tmp
 
 
 def test_classify_page_tells_agreement_policy_and_shell_apart() -> None:
-    from pipeline.discover import classify_page
+    from pipeline.fetch.discover import classify_page
 
     assert classify_page(USER_AGREEMENT.format(links="")) == "agreement"
     assert classify_page(POLICY_ZH) == "policy" and classify_page(POLICY_EN) == "policy"

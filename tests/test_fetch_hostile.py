@@ -22,11 +22,11 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline import netguard
-from pipeline.archive import Archive
-from pipeline.charset import decode_body
-from pipeline.fetch import fetch_all, fetch_url
-from pipeline.localserver import RequestLog, Route, serve
+from pipeline.fetch import netguard
+from pipeline.fetch.archive import Archive
+from pipeline.content.charset import decode_body
+from pipeline.fetch.client import fetch_all, fetch_url
+from pipeline.serve.localserver import RequestLog, Route, serve
 from pipeline.records import FetchOutcome, FetchResult, Target
 from pipeline.settings import Settings
 from tests.test_fetch import (

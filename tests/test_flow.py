@@ -9,10 +9,10 @@ from selectolax.lexbor import LexborHTMLParser
 from sqlalchemy import func
 from sqlmodel import select
 
-from pipeline import store
+from pipeline.store import db as store
 from pipeline.demo import EXPECTED_NO_POLICY, EXPECTED_NOT_ASSESSED, EXPECTED_ORDER_EN, EXPECTED_ORDER_ZH, demo_server, write_targets
 from pipeline.records import GradeStatus
-from pipeline.rubric import load_rubric
+from pipeline.grade.rubric import load_rubric
 from pipeline.settings import Settings
 
 
@@ -53,7 +53,7 @@ def _check_demo_results(settings: Settings) -> None:
 
 @pytest.mark.slow
 def test_audit_flow_ranks_demo_services_as_constructed(tmp_path: Path, prefect_harness: None) -> None:
-    from pipeline.flows import audit
+    from pipeline.run.flows import audit
 
     with demo_server() as base:
         targets = write_targets(base, tmp_path / "targets.csv")
@@ -76,7 +76,7 @@ def test_audit_flow_ranks_demo_services_as_constructed(tmp_path: Path, prefect_h
 
 
 def test_direct_run_matches_and_report_escapes(tmp_path: Path) -> None:
-    from pipeline.audit import run_audit
+    from pipeline.run.audit import run_audit
     from pipeline.cli import _render
 
     settings = Settings(**_overrides(tmp_path))

@@ -1,4 +1,4 @@
-"""Grading policies against the shipped rubric (pipeline.grade, pipeline.checks).
+"""Grading policies against the shipped rubric (pipeline.grade.grader, pipeline.grade.checks).
 
 The sample policies below are invented for these tests (a fictional note-taking app).
 """
@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.checks import MAX_EVIDENCE, MAX_QUOTE
-from pipeline.grade import MIN_POLICY_CHARS, grade, grade_missing
+from pipeline.grade.checks import MAX_EVIDENCE, MAX_QUOTE
+from pipeline.grade.grader import MIN_POLICY_CHARS, grade, grade_missing
 from pipeline.records import FetchOutcome, Grade, GradeStatus, Level, PolicyText, Segment
-from pipeline.rubric import load_rubric
+from pipeline.grade.rubric import load_rubric
 from pipeline.settings import DEFAULT_RUBRIC
 
 RUBRIC = load_rubric(DEFAULT_RUBRIC)
@@ -423,7 +423,7 @@ def test_long_segments_are_quoted_around_the_match():
 
 
 def test_real_segmenter_gives_the_same_ordering_when_available():
-    segment_mod = pytest.importorskip("pipeline.segment")
+    segment_mod = pytest.importorskip("pipeline.read.segment")
     scores = []
     for text in (ZH_TRANSPARENT, ZH_MIDDLING, ZH_VAGUE):
         policy = PolicyText(text=text, language="zh")

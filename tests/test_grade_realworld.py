@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.grade import grade
+from pipeline.grade.grader import grade
 from pipeline.records import Grade, GradeStatus, Level, PolicyText, Segment
-from pipeline.rubric import load_rubric
+from pipeline.grade.rubric import load_rubric
 from pipeline.settings import DEFAULT_RUBRIC
 from tests.test_grade import split
 

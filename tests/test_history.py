@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pipeline.archive import Archive
-from pipeline.fetch import fetch_all
-from pipeline.history import (
+from pipeline.fetch.archive import Archive
+from pipeline.fetch.client import fetch_all
+from pipeline.fetch.history import (
     Capture,
     cdx_query_url,
     closest_capture,
@@ -27,7 +27,7 @@ from pipeline.history import (
     replay_url,
     split_replay_url,
 )
-from pipeline.localserver import RequestLog, serve
+from pipeline.serve.localserver import RequestLog, serve
 from pipeline.records import FetchOutcome, FetchResult, Target
 from pipeline.settings import Settings
 from tests.test_fetch import POLICY_EN, POLICY_ZH, html

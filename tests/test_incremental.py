@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from pipeline import store
-from pipeline.audit import run_audit
-from pipeline.localserver import RequestLog, Route, serve
+from pipeline.store import db as store
+from pipeline.run.audit import run_audit
+from pipeline.serve.localserver import RequestLog, Route, serve
 from pipeline.settings import Settings
 
 POLICY = """<html><head><meta charset="utf-8"><title>Example privacy policy</title></head><body>
@@ -105,10 +105,10 @@ def test_a_batch_with_few_policies_to_grade_is_graded_in_process_with_the_same_r
     import hashlib
     from datetime import UTC, datetime
 
-    from pipeline.audit import INLINE_MAX, Classifiers, plan_audit, process_batch
-    from pipeline.parallel import GradingPool
+    from pipeline.run.audit import INLINE_MAX, Classifiers, plan_audit, process_batch
+    from pipeline.run.parallel import GradingPool
     from pipeline.records import FetchOutcome, FetchResult, Target
-    from pipeline.rubric import load_rubric
+    from pipeline.grade.rubric import load_rubric
 
     settings = Settings(data_dir=tmp_path, allow_private=True, use_classifier=False, workers=2)
     rubric = load_rubric(settings.rubric)

@@ -1,4 +1,4 @@
-"""pipeline.netguard: which addresses and URLs may be fetched. No traffic leaves loopback."""
+"""pipeline.fetch.netguard: which addresses and URLs may be fetched. No traffic leaves loopback."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import asyncio
 import httpcore
 import pytest
 
-from pipeline.localserver import RequestLog, Route, serve
-from pipeline.netguard import GuardedBackend, address_problem, check_url, is_public_address, url_problem
+from pipeline.serve.localserver import RequestLog, Route, serve
+from pipeline.fetch.netguard import GuardedBackend, address_problem, check_url, is_public_address, url_problem
 
 
 @pytest.mark.parametrize(

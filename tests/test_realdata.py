@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import store
-from pipeline.audit import run_audit
-from pipeline.corpus import corpus_site, write_targets_csv
-from pipeline.localserver import serve
+from pipeline.store import db as store
+from pipeline.run.audit import run_audit
+from pipeline.serve.corpus import corpus_site, write_targets_csv
+from pipeline.serve.localserver import serve
 from pipeline.records import GradeStatus
 from pipeline.settings import Settings
 

@@ -31,7 +31,7 @@ from pipeline.records import (
     Target,
     Tier,
 )
-from pipeline.report import (
+from pipeline.report.site import (
     ReportError,
     csv_cell,
     headline,

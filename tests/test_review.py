@@ -12,11 +12,11 @@ from types import ModuleType
 import pytest
 from sqlalchemy.engine import Engine
 
-from pipeline import store
-from pipeline.localserver import Route, serve
+from pipeline.store import db as store
+from pipeline.serve.localserver import Route, serve
 from pipeline.records import CriterionResult, GradeStatus, Level
-from pipeline.report import render_report
-from pipeline.review import (
+from pipeline.report.site import render_report
+from pipeline.report.review import (
     EmptyNoteError,
     InvalidLevelError,
     NotReviewableError,
@@ -162,7 +162,7 @@ def test_report_without_overrides_is_unchanged(engine: Engine, tmp_path: Path) -
 
 @pytest.mark.slow
 def test_overrides_survive_rerunning_the_same_audit_label(tmp_path: Path) -> None:
-    from pipeline.audit import run_audit
+    from pipeline.run.audit import run_audit
 
     routes = {
         "/robots.txt": Route(b"User-agent: *\nAllow: /\n", content_type="text/plain"),

@@ -1,4 +1,4 @@
-"""Loading and validating rubric files (pipeline.rubric) and the check registry."""
+"""Loading and validating rubric files (pipeline.grade.rubric) and the check registry."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import checks
+from pipeline.grade import checks
 from pipeline.errors import RubricError
 from pipeline.records import Criterion, CriterionResult, Level
-from pipeline.rubric import load_rubric, rubric_fingerprint
+from pipeline.grade.rubric import load_rubric, rubric_fingerprint
 from pipeline.settings import DEFAULT_RUBRIC
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rubrics"

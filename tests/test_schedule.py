@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from pipeline import store
+from pipeline.store import db as store
 from pipeline.demo import demo_server, write_targets
-from pipeline.flows import scheduled_label
+from pipeline.run.flows import scheduled_label
 from pipeline.settings import Settings
 
 from .conftest import REPO

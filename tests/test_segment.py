@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.extract import extract_html, extract_text
+from pipeline.read.extract import extract_html, extract_text
 from pipeline.records import Block, PolicyText, Segment
-from pipeline.segment import (
+from pipeline.read.segment import (
     MAX_SEGMENT_CHARS,
     ZH_SEMICOLON_SPLIT_CHARS,
     chinese_nlp,

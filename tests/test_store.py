@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from pipeline import store
+from pipeline.store import db as store
 from pipeline.errors import StoreError
 from pipeline.records import (
     CriterionResult,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import TargetsError
-from pipeline.targets import load_targets
+from pipeline.run.targets import load_targets
 
 HEADER = "id,name,kind,sector,region,policy_url,homepage\n"
 

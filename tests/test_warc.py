@@ -1,4 +1,4 @@
-"""pipeline.warc: snapshots exported as WARC files that warcio's ArchiveIterator reads back."""
+"""pipeline.fetch.warc: snapshots exported as WARC files that warcio's ArchiveIterator reads back."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipeline.archive import Archive, ArchiveError
-from pipeline.fetch import validators_of
-from pipeline.localserver import RequestLog, Route, serve
+from pipeline.fetch.archive import Archive, ArchiveError
+from pipeline.fetch.client import validators_of
+from pipeline.serve.localserver import RequestLog, Route, serve
 from pipeline.records import FetchOutcome, FetchResult, Target
-from pipeline.warc import NOT_MODIFIED_PROFILE, export_warc
+from pipeline.fetch.warc import NOT_MODIFIED_PROFILE, export_warc
 from tests.test_fetch import (
     POLICY_EN,
     POLICY_ZH,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from pipeline import store
-from pipeline.audit import in_shard, parse_shard, run_audit
+from pipeline.store import db as store
+from pipeline.run.audit import in_shard, parse_shard, run_audit
 from pipeline.demo import demo_server, write_targets
 from pipeline.errors import PolicyAuditError
 from pipeline.settings import Settings

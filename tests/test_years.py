@@ -3,7 +3,7 @@
 each service's latest version on or before the date served as is on 127.0.0.1; the comparisons
 must find changes that are really in the texts.
 
-Runs four audits through :func:`pipeline.audit.run_audit` (~45 s, rules only)."""
+Runs four audits through :func:`pipeline.run.audit.run_audit` (~45 s, rules only)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from types import ModuleType
 
 import pytest
 
-from pipeline import store
-from pipeline.compare import Comparison, compare_audits
-from pipeline.extract import extract_text
+from pipeline.store import db as store
+from pipeline.report.compare import Comparison, compare_audits
+from pipeline.read.extract import extract_text
 from pipeline.records import GradeStatus, Level
 from pipeline.settings import Settings
 

@@ -1,4 +1,4 @@
-"""pipeline.zhwords: jieba's tokens at jieba-rs speed (the classifier features depend on them)."""
+"""pipeline.grade.zhwords: jieba's tokens at jieba-rs speed (the classifier features depend on them)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import logging
 import jieba
 import pytest
 
-from pipeline.features import normalise
-from pipeline.zhwords import cut
+from pipeline.grade.features import normalise
+from pipeline.grade.zhwords import cut
 from .conftest import shared_data_or_skip
 
 jieba.setLogLevel(logging.WARNING)

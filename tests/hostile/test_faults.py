@@ -28,9 +28,9 @@ from sqlalchemy import create_engine, func, text
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from pipeline import store
+from pipeline.store import db as store
 from pipeline.cli import app
-from pipeline.localserver import Handler, Route, serve
+from pipeline.serve.localserver import Handler, Route, serve
 
 from . import bodies as b
 

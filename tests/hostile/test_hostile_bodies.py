@@ -22,12 +22,12 @@ from selectolax.lexbor import LexborHTMLParser
 from sqlalchemy import func
 from sqlmodel import select
 
-from pipeline import store
-from pipeline.audit import run_audit
-from pipeline.localserver import Handler, Route, serve
+from pipeline.store import db as store
+from pipeline.run.audit import run_audit
+from pipeline.serve.localserver import Handler, Route, serve
 from pipeline.records import FetchOutcome, GradeStatus, ServiceReport
-from pipeline.report import render_report
-from pipeline.rubric import load_rubric
+from pipeline.report.site import render_report
+from pipeline.grade.rubric import load_rubric
 from pipeline.settings import Settings
 
 from . import bodies as b

@@ -7,17 +7,17 @@ from functools import lru_cache
 import pytest
 
 from pipeline.demo import demo_file
-from pipeline.extract import (
+from pipeline.read.extract import (
     MAX_NESTING,
     extract_html,
     extract_pdf,
     extract_text,
     limit_nesting,
 )
-from pipeline.grade import grade
+from pipeline.grade.grader import grade
 from pipeline.records import GradeStatus, PolicyText, Rubric
-from pipeline.rubric import load_rubric
-from pipeline.segment import MAX_SEGMENT_CHARS, segment
+from pipeline.grade.rubric import load_rubric
+from pipeline.read.segment import MAX_SEGMENT_CHARS, segment
 from pipeline.settings import DEFAULT_RUBRIC
 
 from . import bodies as b

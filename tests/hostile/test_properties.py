@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.charset import decode_body
-from pipeline.extract import extract, extract_html, extract_pdf, extract_text
-from pipeline.grade import grade
+from pipeline.content.charset import decode_body
+from pipeline.read.extract import extract, extract_html, extract_pdf, extract_text
+from pipeline.grade.grader import grade
 from pipeline.records import PolicyText, Rubric
-from pipeline.rubric import load_rubric
-from pipeline.segment import segment, segment_many
+from pipeline.grade.rubric import load_rubric
+from pipeline.read.segment import segment, segment_many
 from pipeline.settings import DEFAULT_RUBRIC
 
 from . import bodies as b
@@ -159,10 +159,10 @@ def test_grading_is_deterministic_for_the_same_input(html: str) -> None:
 _GRADE_SCRIPT = """
 import json, sys
 from dataclasses import asdict
-from pipeline.extract import extract_html
-from pipeline.grade import grade
-from pipeline.rubric import load_rubric
-from pipeline.segment import segment
+from pipeline.read.extract import extract_html
+from pipeline.grade.grader import grade
+from pipeline.grade.rubric import load_rubric
+from pipeline.read.segment import segment
 from pipeline.settings import DEFAULT_RUBRIC
 policy = extract_html(open(sys.argv[1], encoding="utf-8").read())
 print(json.dumps(asdict(grade(policy, segment(policy), load_rubric(DEFAULT_RUBRIC))), sort_keys=True, default=str))

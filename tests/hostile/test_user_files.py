@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.errors import RubricError, TargetsError
-from pipeline.rubric import load_rubric
-from pipeline.targets import load_targets
+from pipeline.grade.rubric import load_rubric
+from pipeline.run.targets import load_targets
 
 # Nothing listens on port 9 (discard); these URLs are never fetched, the files are rejected first.
 URL = "http://127.0.0.1:9"

@@ -1,0 +1,418 @@
+"""The audit, stage by stage, without Prefect.
+
+:func:`process_batch` reads, segments, grades and stores one batch of fetched
+targets; :func:`run_audit` runs a whole audit directly (used by benchmarks to
+measure Prefect's overhead, and by tests). The Prefect flow in
+:mod:`pipeline.run.flows` wires the same functions with retries and progress.
+
+One broken policy never stops a run: an unexpected error while reading or
+grading one service is recorded as "could not assess" with the error text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.engine import Engine
+
+from pipeline.store import db as store
+from pipeline.fetch.archive import Archive
+from pipeline.content.charset import decode_body, sniff_kind
+from pipeline.errors import PolicyAuditError
+from pipeline.read.extract import extract_html, extract_pdf, extract_text
+from pipeline.fetch.client import validators_from_archive
+from pipeline.fetch.fetcher import Fetcher
+from pipeline.grade.grader import grade, grade_missing
+from pipeline.run.parallel import GradingPool
+from pipeline.records import FetchOutcome, FetchResult, Grade, GradeStatus, PolicyText, Rubric, Segment, Target, Validators
+from pipeline.grade.rubric import load_rubric, rubric_fingerprint
+from pipeline.read.segment import segment_many
+from pipeline.settings import Settings
+from pipeline.run.targets import load_targets
+
+log = logging.getLogger(__name__)
+
+CLASSIFY_CHUNK = 2000  # segments per classifier call
+FETCH_AHEAD = 8  # batches being fetched at once (they share one client and the per-host limits)
+INLINE_MAX = 3  # until the grading processes have started, a batch with this few policies to grade is graded in-process
+
+
+class SegmentClassifier(Protocol):
+    labels: list[str]
+    version: str
+    thresholds: dict[str, float]
+
+    def predict_proba(self, texts: list[str]) -> list[dict[str, float]]: ...
+
+
+@dataclass
+class Classifiers:
+    """The segment classifiers available for grading, by language ("en", "zh")."""
+
+    by_language: dict[str, SegmentClassifier] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str | None:
+        if not self.by_language:
+            return None
+        return "+".join(f"{lang}@{clf.version}" for lang, clf in sorted(self.by_language.items()))
+
+
+def load_classifiers(settings: Settings) -> Classifiers:
+    """Load the trained classifiers when enabled and present; grading falls back to rules without them."""
+    if not settings.use_classifier:
+        return Classifiers()
+    try:
+        from pipeline.grade.classify import load_classifier
+    except ImportError:  # classifier module not built yet
+        return Classifiers()
+    out: dict[str, SegmentClassifier] = {}
+    for lang in ("en", "zh"):
+        try:
+            out[lang] = load_classifier(lang, models_dir=settings.models_dir)
+        except Exception as exc:  # noqa: BLE001 - a missing model means rules only, said in the log
+            log.warning("no %s classifier (%s); grading %s policies with rules only", lang, exc, lang)
+    return Classifiers(out)
+
+
+def read_policy(fetch: FetchResult) -> PolicyText:
+    """Extract the text of a fetched body (HTML, plain text/Markdown or PDF)."""
+    body = fetch.body or b""
+    kind = sniff_kind(body, fetch.content_type)
+    if kind == "pdf":
+        return extract_pdf(body)
+    text, _encoding = decode_body(body, fetch.content_type)
+    ctype = (fetch.content_type or "").lower()
+    if kind == "text" or ctype.startswith(("text/plain", "text/markdown")):
+        return extract_text(text)
+    return extract_html(text, url=fetch.final_url)
+
+
+@dataclass
+class BatchTimings:
+    read: float = 0.0
+    segment: float = 0.0
+    classify: float = 0.0
+    grade: float = 0.0
+    store: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self.__dict__.items()}
+
+
+def _failed_grade(rubric: Rubric, reason: str) -> Grade:
+    return Grade(status=GradeStatus.NOT_ASSESSED, rubric_id=rubric.id, rubric_version=rubric.version, reason=reason)
+
+
+@dataclass(frozen=True)
+class Assessed:
+    grade: Grade
+    policy: PolicyText | None = None
+    segments: list[Segment] = field(default_factory=list)
+    reused: store.ReusableGrade | None = None  # the grade of identical content, taken from an earlier run
+
+
+def grade_fetched(
+    fetched: Sequence[tuple[Target, FetchResult]],
+    rubric: Rubric,
+    classifiers: Classifiers,
+    timings: BatchTimings | None = None,
+    known_docs: Mapping[str, tuple[PolicyText, list[Segment]]] | None = None,
+    known_grades: Mapping[str, store.ReusableGrade] | None = None,
+) -> list[Assessed]:
+    """Read, segment, classify and grade a batch. Never raises for one service's failure.
+
+    Content already read (``known_docs``, by sha256) is not read or segmented again;
+    content already graded with this rubric and model (``known_grades``) is not graded again.
+    """
+    t = timings or BatchTimings()
+    known_docs = known_docs or {}
+    known_grades = known_grades or {}
+    policies: dict[int, PolicyText] = {}
+    pre_segmented: dict[int, list[Segment]] = {}
+    out: list[tuple[Grade, PolicyText | None, list[Segment]] | None] = [None] * len(fetched)
+    reused: dict[int, store.ReusableGrade] = {}
+    start = time.perf_counter()
+    for i, (target, fetch) in enumerate(fetched):
+        if fetch.outcome != FetchOutcome.OK:
+            out[i] = (grade_missing(rubric, fetch.outcome, fetch.error or str(fetch.outcome)), None, [])
+            continue
+        if fetch.sha256 in known_grades:
+            r = known_grades[fetch.sha256]
+            out[i], reused[i] = (r.grade, None, []), r
+            continue
+        if fetch.sha256 in known_docs:
+            policies[i], pre_segmented[i] = known_docs[fetch.sha256]
+            continue
+        try:
+            policies[i] = read_policy(fetch)
+        except Exception as exc:  # noqa: BLE001
+            log.error("reading %s failed: %s", target.id, traceback.format_exc())
+            out[i] = (_failed_grade(rubric, f"could not read the policy: {type(exc).__name__}: {exc}"), None, [])
+    t.read += time.perf_counter() - start
+
+    start = time.perf_counter()
+    idx = list(policies)
+    fresh = [i for i in idx if i not in pre_segmented]
+    try:
+        seg_lists = segment_many([policies[i] for i in fresh])
+    except Exception:  # noqa: BLE001 - fall back to one at a time to isolate the bad one
+        seg_lists = []
+        for i in fresh:
+            try:
+                seg_lists.append(segment_many([policies[i]])[0])
+            except Exception as exc:  # noqa: BLE001
+                seg_lists.append([])
+                out[i] = (_failed_grade(rubric, f"could not segment the policy: {type(exc).__name__}: {exc}"), policies[i], [])
+    segments = {**dict(zip(fresh, seg_lists, strict=True)), **pre_segmented}
+    t.segment += time.perf_counter() - start
+
+    start = time.perf_counter()
+    probas: dict[int, list[dict[str, float]]] = {}
+    for lang, clf in classifiers.by_language.items():
+        members = [i for i in idx if policies[i].language == lang and out[i] is None and segments[i]]
+        texts = [s.text for i in members for s in segments[i]]
+        if not texts:
+            continue
+        flat = []  # in chunks: a batch of long policies is tens of thousands of segments (memory)
+        for k in range(0, len(texts), CLASSIFY_CHUNK):
+            flat.extend(clf.predict_proba(texts[k : k + CLASSIFY_CHUNK]))
+        pos = 0
+        for i in members:
+            n = len(segments[i])
+            probas[i] = flat[pos : pos + n]
+            pos += n
+    t.classify += time.perf_counter() - start
+
+    start = time.perf_counter()
+    for i in idx:
+        if out[i] is not None:
+            continue
+        policy, segs = policies[i], segments[i]
+        clf = classifiers.by_language.get(policy.language)
+        try:
+            g = grade(
+                policy,
+                segs,
+                rubric,
+                labels=probas.get(i),
+                label_thresholds=clf.thresholds if (clf and i in probas) else None,
+                model_version=clf.version if (clf and i in probas) else None,
+            )
+        except Exception as exc:  # noqa: BLE001
+            log.error("grading %s failed: %s", fetched[i][0].id, traceback.format_exc())
+            g = _failed_grade(rubric, f"could not grade the policy: {type(exc).__name__}: {exc}")
+        out[i] = (g, policy, segs)
+    t.grade += time.perf_counter() - start
+    return [Assessed(o[0], o[1], o[2], reused.get(i)) for i, o in enumerate(out) if o is not None]
+
+
+def process_batch(
+    engine: Engine,
+    run_id: int,
+    fetched: Sequence[tuple[Target, FetchResult]],
+    rubric: Rubric,
+    classifiers: Classifiers,
+    timings: BatchTimings | None = None,
+    pool: GradingPool | None = None,
+) -> dict[str, int]:
+    """Grade a fetched batch (in ``pool`` when given) and store every result. Returns counts by grade status."""
+    t = timings or BatchTimings()
+    start = time.perf_counter()
+    shas = {f.sha256 for _, f in fetched if f.outcome == FetchOutcome.OK and f.sha256}
+    known_docs: dict[str, tuple[PolicyText, list[Segment]]] = {}
+    known_grades: dict[str, store.ReusableGrade] = {}
+    with store.session_scope(engine) as session:
+        previous = store.previous_snapshots(session, run_id, [tg.id for tg, _ in fetched])
+        languages = store.document_languages(session, shas)
+        wanted = {}
+        for sha, language in languages.items():
+            clf = classifiers.by_language.get(language)
+            wanted[sha] = clf.version if clf else None
+        known_grades = store.reusable_scores(session, wanted, rubric.id, rubric.version)  # nothing to redo for these
+        for sha in languages:
+            if sha not in known_grades and (doc := store.load_document(session, sha)) is not None:
+                known_docs[sha] = doc
+    t.store += time.perf_counter() - start
+    if pool is not None:
+        # only content that needs reading or grading goes to a worker process (bodies are big);
+        # failed fetches and reused grades are settled here
+        work = [i for i, (_, f) in enumerate(fetched) if f.outcome == FetchOutcome.OK and f.sha256 not in known_grades]
+        if not pool.started and len(work) <= INLINE_MAX:
+            work = []  # a few changed policies in a re-run: graded here, not worth starting the worker processes
+        graded = [None] * len(fetched)  # type: ignore[list-item]
+        if work:
+            done, worker_t = pool.grade([fetched[i] for i in work], known_docs)
+            for k, v in worker_t.items():
+                setattr(t, k, getattr(t, k) + v)
+            for i, a in zip(work, done, strict=True):
+                graded[i] = a
+        rest = [i for i in range(len(fetched)) if graded[i] is None]
+        for i, a in zip(rest, grade_fetched([fetched[i] for i in rest], rubric, classifiers, t, known_docs, known_grades), strict=True):
+            graded[i] = a
+    else:
+        graded = grade_fetched(fetched, rubric, classifiers, t, known_docs, known_grades)
+    start = time.perf_counter()
+    counts: dict[str, int] = {}
+    items = [
+        store.ResultItem(
+            target, fetch, a.grade, a.policy, a.segments, previous.get(target.id),
+            reused_from_run=a.reused.run_id if a.reused else None,
+            criteria_from=(a.reused.run_id, a.reused.service_id) if a.reused else None,
+        )
+        for (target, fetch), a in zip(fetched, graded, strict=True)
+    ]
+    with store.session_scope(engine) as session:
+        store.save_results(session, run_id, items)  # one transaction; one service at a time if that fails
+    for a in graded:
+        counts[str(a.grade.status)] = counts.get(str(a.grade.status), 0) + 1
+        if a.reused is not None:
+            counts["reused"] = counts.get("reused", 0) + 1
+    t.store += time.perf_counter() - start
+    return counts
+
+
+@dataclass(frozen=True)
+class AuditPlan:
+    """What an audit will do: the run row, and which targets still need work."""
+
+    run_id: int
+    label: str
+    todo: list[Target]
+    skipped: int
+
+
+def parse_shard(shard: str | None) -> tuple[int, int] | None:
+    """"2/4" -> (2, 4): this worker takes the second of four disjoint parts of the list."""
+    if not shard:
+        return None
+    try:
+        k, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise PolicyAuditError(f"--shard must look like K/N (e.g. 1/2), not {shard!r}") from None
+    if not 1 <= k <= n:
+        raise PolicyAuditError(f"--shard {shard}: K must be between 1 and N")
+    return k, n
+
+
+def in_shard(target_id: str, shard: tuple[int, int] | None) -> bool:
+    """Stable assignment of a service to one of N shards (same on every machine)."""
+    if shard is None:
+        return True
+    k, n = shard
+    return int(hashlib.sha256(target_id.encode()).hexdigest(), 16) % n == k - 1
+
+
+def plan_audit(
+    engine: Engine, targets: Sequence[Target], label: str, rubric: Rubric, classifiers: Classifiers,
+    targets_file: str = "", refresh: bool = False, shard: tuple[int, int] | None = None,
+) -> AuditPlan:
+    """Create or reopen the run; leave out services this run already holds unless ``refresh``,
+    and services of other shards when several workers share the run."""
+    with store.session_scope(engine) as session:
+        store.upsert_services(session, targets)
+        run = store.start_run(
+            session, label, rubric.id, rubric.version, rubric_fingerprint(rubric), classifiers.version,
+            len(targets), targets_file,
+        )
+        done = set() if refresh else store.completed_service_ids(session, run.id)  # type: ignore[arg-type]
+    todo = [t for t in targets if t.id not in done and in_shard(t.id, shard)]
+    return AuditPlan(run_id=run.id, label=label, todo=todo, skipped=len(targets) - len(todo))  # type: ignore[arg-type]
+
+
+def previous_validators(engine: Engine, run_id: int, targets: Sequence[Target], archive: Archive) -> dict[str, Validators]:
+    """ETag / Last-Modified of each service's last fetched policy, for conditional requests on re-audits."""
+    with store.session_scope(engine) as session:
+        prev = store.previous_fetches(session, run_id, [t.id for t in targets])
+    out: dict[str, Validators] = {}
+    for sid, (url, sha) in prev.items():
+        v = validators_from_archive(archive, url, sha)
+        if v is not None:
+            out[sid] = v
+    return out
+
+
+def batches(items: Sequence[Target], size: int) -> list[list[Target]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), max(1, size))]
+
+
+def run_audit(
+    targets_file: str | Path,
+    label: str,
+    settings: Settings,
+    refresh: bool = False,
+    on_batch: Callable[[int, int], None] | None = None,
+    shard: str | None = None,
+) -> store.AuditRun:
+    """Run a whole audit directly (no Prefect): the same stages the flow wires."""
+    wall = time.perf_counter()
+    targets = load_targets(targets_file)
+    rubric = load_rubric(settings.rubric)
+    classifiers = load_classifiers(settings)
+    engine = store.make_engine(settings.db_url)
+    archive = Archive(settings.archive_dir)
+    plan = plan_audit(engine, targets, label, rubric, classifiers, str(targets_file), refresh, parse_shard(shard))
+    t = BatchTimings()
+    groups = batches(plan.todo, settings.batch_size)
+    fetch_time = [0.0]
+    try:
+        _run_batches(engine, plan, groups, settings, archive, rubric, classifiers, t, on_batch, fetch_time)
+    except BaseException as exc:
+        try:
+            with store.session_scope(engine) as session:
+                store.finish_run(session, plan.run_id, {"fetch": fetch_time[0], **t.as_dict()}, status="failed",
+                                 error=f"{type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - the database may be on the full disk too; the original error matters
+            log.exception("could not record the failed run %s", label)
+        raise
+    with store.session_scope(engine) as session:
+        return store.finish_run(
+            session, plan.run_id, {"fetch": fetch_time[0], **t.as_dict(), "wall": time.perf_counter() - wall}
+        )
+
+
+def _run_batches(
+    engine: Engine, plan: AuditPlan, groups: list[list[Target]], settings: Settings, archive: Archive, rubric: Rubric,
+    classifiers: Classifiers, t: BatchTimings, on_batch: Callable[[int, int], None] | None, fetch_time: list[float],
+) -> None:
+    """Fetch up to ``FETCH_AHEAD`` batches at once (one client and one politeness state for the
+    whole audit) while up to ``settings.workers`` batches are graded in worker processes."""
+    done = 0
+    with ExitStack() as stack:
+        pool = stack.enter_context(GradingPool(settings)) if settings.workers > 1 and len(groups) > 1 else None
+        graders = stack.enter_context(ThreadPoolExecutor(max(1, settings.workers)))
+        fetcher = stack.enter_context(Fetcher(settings, archive))
+        stack.callback(lambda: fetch_time.__setitem__(0, fetcher.busy_seconds))
+        todo = iter(groups)
+        fetching: deque[tuple[list[Target], Future[list[FetchResult]]]] = deque()
+
+        def fetch_next() -> None:
+            batch = next(todo, None)
+            if batch is not None:
+                fetching.append((batch, fetcher.submit(batch, previous_validators(engine, plan.run_id, batch, archive))))
+
+        for _ in range(FETCH_AHEAD):
+            fetch_next()
+        in_flight: list[Future[dict[str, int]]] = []
+        while fetching:
+            batch, future = fetching.popleft()
+            fetched = list(zip(batch, future.result(), strict=True))
+            fetch_next()
+            in_flight.append(graders.submit(process_batch, engine, plan.run_id, fetched, rubric, classifiers, t, pool))
+            while len(in_flight) > max(1, settings.workers) or (in_flight and in_flight[0].done()):
+                in_flight.pop(0).result()
+                done += settings.batch_size
+                if on_batch:
+                    on_batch(min(done, len(plan.todo)), len(plan.todo))
+        for fut in in_flight:
+            fut.result()
