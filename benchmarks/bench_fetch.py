@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pipeline.fetch.archive import Archive
 from pipeline.fetch.client import fetch_all
+from pipeline.read.reader import pdf_text
 from pipeline.serve.localserver import Route, serve
 from pipeline.records import Target
 from pipeline.settings import Settings
@@ -40,7 +41,7 @@ def run_config(base: str, pages: int, archive_root: Path, **overrides: object) -
     archive = Archive(archive_root / "archive")
     targets = [Target(id=f"s{i}", name=f"S{i}", kind="site", policy_url=f"{base}/p/{i}") for i in range(pages)]
     started = time.perf_counter()
-    results = asyncio.run(fetch_all(targets, settings, archive))
+    results = asyncio.run(fetch_all(targets, settings, archive, pdf_text=pdf_text))
     elapsed = time.perf_counter() - started
     return elapsed, Counter(r.outcome.value for r in results)
 

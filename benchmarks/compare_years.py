@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.store import db as store
-from pipeline.run.audit import load_classifiers, run_audit
+from pipeline.grade.classify import load_classifiers
+from pipeline.run.audit import run_audit
 from pipeline.report.compare import (
     bump_chart_svg,
     compare_audits,

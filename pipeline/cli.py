@@ -316,7 +316,7 @@ def train(
 
     Example: policyaudit train --data ../shared/data --models models
     """
-    from pipeline.train.evaluate import format_metrics
+    from pipeline.train.card import format_metrics
     from pipeline.train.fit import train_models
 
     metrics = train_models(shared_data, models_dir, tuple(language or ("en", "zh")))
@@ -332,7 +332,8 @@ def evaluate(
 
     Example: policyaudit evaluate --data ../shared/data
     """
-    from pipeline.train.evaluate import evaluate_models, format_metrics
+    from pipeline.train.card import format_metrics
+    from pipeline.train.evaluate import evaluate_models
 
     metrics = evaluate_models(shared_data, models_dir)
     console.print(format_metrics(metrics), highlight=False, markup=False)
@@ -367,7 +368,7 @@ def compare(
     Example: policyaudit compare 2025 2026 --regrade --out reports-out/compare-2025-2026
     """
     from pipeline.store import db as store
-    from pipeline.run.audit import load_classifiers
+    from pipeline.grade.classify import load_classifiers
     from pipeline.report.compare import bump_chart_svg, compare_audits, format_comparison_table, render_comparison
     from pipeline.grade.rubric import load_rubric
 

@@ -388,7 +388,7 @@ def test_saved_model_metrics_are_not_below_floors(language):
     """Recomputes the test-split metrics of the saved models and compares with models/floors.json."""
     _needs_shared()
     _needs_models(language)
-    from pipeline.train.evaluate import apply_split, load_viodroid
+    from pipeline.train.fit import apply_split, load_viodroid
     from pipeline.train.fit import load_opp115_split, score_corpus
 
     clf = load_classifier(language)

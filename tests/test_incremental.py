@@ -105,7 +105,8 @@ def test_a_batch_with_few_policies_to_grade_is_graded_in_process_with_the_same_r
     import hashlib
     from datetime import UTC, datetime
 
-    from pipeline.run.audit import INLINE_MAX, Classifiers, plan_audit, process_batch
+    from pipeline.grade.classify import Classifiers
+    from pipeline.run.audit import INLINE_MAX, plan_audit, process_batch
     from pipeline.run.parallel import GradingPool
     from pipeline.records import FetchOutcome, FetchResult, Target
     from pipeline.grade.rubric import load_rubric

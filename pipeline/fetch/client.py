@@ -87,6 +87,8 @@ ROBOTS_MAX_BYTES = 512_000
 ROBOTS_MAX_REDIRECTS = 5
 RETRY_CODES = {429, 500, 502, 503, 504}
 ACCEPT_ENCODING = "gzip, deflate"  # decoded here, in bounded steps (see _Inflater)
+# reads a PDF's text layer; given by the caller (the read stage), so fetching imports no reading
+PdfText = Callable[[bytes], str]
 INFLATE_STEP = 64 * 1024  # most output one decompression step may produce
 CDX_MAX_BYTES = 2_000_000
 
@@ -663,6 +665,7 @@ class _Finder:
     archive: Archive
     session: FetchSession
     previous: Validators | None = None
+    pdf_text: PdfText | None = None
 
     async def get(self, url: str) -> FetchResult:
         if self.settings.as_of is None:
@@ -723,10 +726,8 @@ class _Finder:
             return classify_page(decode_body(body, page.content_type)[0])
         if kind == "text":
             return classify_page(decode_body(body, page.content_type)[0], is_html=False)
-        if kind == "pdf":
-            from pipeline.read.extract import extract_pdf  # pypdf only when a PDF turns up
-
-            text = extract_pdf(body).text
+        if kind == "pdf" and self.pdf_text is not None:
+            text = self.pdf_text(body)
             return classify_page(text, is_html=False) if text.strip() else "other"
         return "other"
 
@@ -936,14 +937,18 @@ async def fetch_target(
     *,
     session: FetchSession | None = None,
     previous: Validators | None = None,
+    pdf_text: PdfText | None = None,
 ) -> FetchResult:
     """Get one target's policy: its policy URL, else (or if that is gone) discovery from the homepage.
 
     A policy URL or homepage that is an app-store listing leads to the developer's policy link.
     ``previous`` (the last audit's validators) makes the request for that same URL conditional.
+    ``pdf_text`` reads a PDF's text so a PDF page can be judged like any other (the audit passes
+    :func:`pipeline.read.reader.pdf_text`); without it a PDF found while searching is taken only
+    when its link is strong.
     """
     session = session or FetchSession(settings)
-    finder = _Finder(client, settings, archive, session, previous)
+    finder = _Finder(client, settings, archive, session, previous, pdf_text)
     requested = target.policy_url or target.homepage
     started = time.monotonic()
     if not requested:
@@ -990,13 +995,14 @@ async def fetch_all(
     previous: Mapping[str, Validators] | None = None,
     robots_cache: dict[str, tuple[Protego | None, str | None]] | None = None,
     session: FetchSession | None = None,
+    pdf_text: PdfText | None = None,
 ) -> list[FetchResult]:
     """Fetch every target politely; results in the order of ``targets``.
 
     A target that fails, even with an unexpected exception, yields a NETWORK_ERROR result.
     ``on_result`` is called as each target finishes. ``previous`` maps target ids to the last
     audit's validators (conditional requests). ``session`` shares politeness state (per-host
-    slots and pacing, robots.txt) with other batches. :class:`~pipeline.errors.PolicyAuditError`
+    slots and pacing, robots.txt) with other batches. ``pdf_text``: see :func:`fetch_target`. :class:`~pipeline.errors.PolicyAuditError`
     (e.g. the archive's disk is full) stops the batch and is raised.
     """
     own_client = client is None
@@ -1008,7 +1014,9 @@ async def fetch_all(
 
     async def one(index: int, target: Target) -> None:
         try:
-            result = await fetch_target(http, target, settings, archive, session=session, previous=known.get(target.id))
+            result = await fetch_target(
+                http, target, settings, archive, session=session, previous=known.get(target.id), pdf_text=pdf_text
+            )
         except PolicyAuditError:
             raise
         except Exception as exc:  # noqa: BLE001 - one target's bug must not sink the batch
@@ -1041,6 +1049,7 @@ def fetch_targets(
     archive: Archive,
     previous: Mapping[str, Validators] | None = None,
     robots_cache: dict[str, tuple[Protego | None, str | None]] | None = None,
+    pdf_text: PdfText | None = None,
 ) -> list[FetchResult]:
     """Synchronous :func:`fetch_all` on its own event loop (in a worker thread if a loop already runs here).
 
@@ -1049,10 +1058,10 @@ def fetch_targets(
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(fetch_all(targets, settings, archive, previous=previous, robots_cache=robots_cache))
+        return asyncio.run(fetch_all(targets, settings, archive, previous=previous, robots_cache=robots_cache, pdf_text=pdf_text))
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="policyaudit-fetch") as pool:
         return pool.submit(
-            asyncio.run, fetch_all(targets, settings, archive, previous=previous, robots_cache=robots_cache)
+            asyncio.run, fetch_all(targets, settings, archive, previous=previous, robots_cache=robots_cache, pdf_text=pdf_text)
         ).result()
 
 

@@ -18,7 +18,8 @@ from typing import Literal
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
-from pipeline.read.extract import limit_nesting
+
+from pipeline.content.markup import limit_nesting
 
 STRONG = 80  # a link this good is probably the policy itself
 

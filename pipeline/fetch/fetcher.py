@@ -24,7 +24,7 @@ from types import TracebackType
 import httpx
 
 from pipeline.fetch.archive import Archive
-from pipeline.fetch.client import FetchSession, fetch_all, make_client
+from pipeline.fetch.client import FetchSession, PdfText, fetch_all, make_client
 from pipeline.records import FetchResult, Target, Validators
 from pipeline.settings import Settings
 
@@ -32,9 +32,10 @@ from pipeline.settings import Settings
 class Fetcher:
     """A background thread running an event loop; :meth:`submit` queues a batch on it."""
 
-    def __init__(self, settings: Settings, archive: Archive) -> None:
+    def __init__(self, settings: Settings, archive: Archive, pdf_text: PdfText | None = None) -> None:
         self.settings = settings
         self.archive = archive
+        self.pdf_text = pdf_text  # see pipeline.fetch.client.fetch_target
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="policyaudit-fetcher", daemon=True)
         self._client: httpx.AsyncClient | None = None
@@ -105,7 +106,7 @@ class Fetcher:
         self._started()
         future = asyncio.run_coroutine_threadsafe(
             fetch_all(list(targets), self.settings, self.archive, client=self._client, previous=previous,
-                      session=self._session),
+                      session=self._session, pdf_text=self.pdf_text),
             self._loop,
         )
         future.add_done_callback(self._finished)

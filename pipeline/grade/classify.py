@@ -23,14 +23,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from pipeline.errors import ModelError
 from pipeline.grade.features import Vectorizer
+from pipeline.records import PolicyText, Segment
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "policyaudit.linear-ensemble"
 FORMAT_VERSION = 1
@@ -217,3 +223,69 @@ def load_classifier(language: str, models_dir: Path | None = None) -> Classifier
         raise ModelError(
             f"{paths['dir']}: model files are inconsistent or corrupt: {exc!r}"
         ) from exc
+
+
+# ---------------------------------------------------------------- the classifiers of an audit
+
+CLASSIFY_CHUNK = 2000  # segments per classifier call
+
+
+class SegmentClassifier(Protocol):
+    labels: list[str]
+    version: str
+    thresholds: dict[str, float]
+
+    def predict_proba(self, texts: list[str]) -> list[dict[str, float]]: ...
+
+
+@dataclass
+class Classifiers:
+    """The segment classifiers available for grading, by language ("en", "zh")."""
+
+    by_language: dict[str, SegmentClassifier] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str | None:
+        if not self.by_language:
+            return None
+        return "+".join(f"{lang}@{clf.version}" for lang, clf in sorted(self.by_language.items()))
+
+
+def load_classifiers(settings: Settings) -> Classifiers:
+    """Load the trained classifiers when enabled and present; grading falls back to rules without them."""
+    if not settings.use_classifier:
+        return Classifiers()
+    out: dict[str, SegmentClassifier] = {}
+    for lang in ("en", "zh"):
+        try:
+            out[lang] = load_classifier(lang, models_dir=settings.models_dir)
+        except Exception as exc:  # noqa: BLE001 - a missing model means rules only, said in the log
+            log.warning("no %s classifier (%s); grading %s policies with rules only", lang, exc, lang)
+    return Classifiers(out)
+
+
+def label_probabilities(
+    classifiers: Classifiers, items: Mapping[int, tuple[PolicyText, list[Segment]]]
+) -> dict[int, list[dict[str, float]]]:
+    """Per-segment label probabilities of each item from the classifier of its language.
+
+    Items without segments, or in a language without a classifier, are left out. Segments go
+    to the classifier in chunks of :data:`CLASSIFY_CHUNK` (a batch of long policies is tens of
+    thousands of segments).
+    """
+    probas: dict[int, list[dict[str, float]]] = {}
+    for lang, clf in classifiers.by_language.items():
+        members = [i for i, (policy, segs) in items.items() if policy.language == lang and segs]
+        texts = [s.text for i in members for s in items[i][1]]
+        if not texts:
+            continue
+        flat = []
+        for k in range(0, len(texts), CLASSIFY_CHUNK):
+            flat.extend(clf.predict_proba(texts[k : k + CLASSIFY_CHUNK]))
+        pos = 0
+        for i in members:
+            n = len(items[i][1])
+            probas[i] = flat[pos : pos + n]
+            pos += n
+    return probas
+

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from pipeline.grade.checks import GradingContext, get_check
 from pipeline.records import (
@@ -30,6 +31,9 @@ from pipeline.records import (
     Rubric,
     Segment,
 )
+
+if TYPE_CHECKING:  # type only: grading one policy needs no trained model loaded
+    from pipeline.grade.classify import Classifiers
 
 # Shorter texts are not assessed ("too short to be a policy"). Chinese packs about as much
 # content in a character as English does in two to three, hence the lower minimum.
@@ -102,6 +106,27 @@ def grade(
         tier=rubric.tier_for(score).id,
         criteria=results,
         model_version=model_version,
+    )
+
+
+def grade_policy(
+    policy: PolicyText,
+    segments: Sequence[Segment],
+    rubric: Rubric,
+    classifiers: Classifiers,
+    labels: list[dict[str, float]] | None = None,
+) -> Grade:
+    """:func:`grade` with ``labels`` from the classifier of the policy's language (its thresholds
+    and version recorded with the grade); without labels, by the rubric's rules only."""
+    clf = classifiers.by_language.get(policy.language)
+    labelled = clf is not None and labels is not None
+    return grade(
+        policy,
+        segments,
+        rubric,
+        labels=labels,
+        label_thresholds=clf.thresholds if labelled else None,  # type: ignore[union-attr]
+        model_version=clf.version if labelled else None,  # type: ignore[union-attr]
     )
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from pipeline.content import selectors as sel
+from pipeline.content.markup import limit_nesting
 from pipeline.read.language import detect_language
 from pipeline.records import Block, BlockKind, PolicyText
 
@@ -405,81 +406,6 @@ def _main_content(blocks: list[_RawBlock]) -> list[_RawBlock]:
     # Most text first; on a tie the innermost (nested elements get larger ids).
     _, best = max(qualified)
     return [b for b in blocks if best in b.containers]
-
-
-# ---------------------------------------------------------------- pathological nesting
-
-# The HTML5 tree builder checks the stack of open elements on every block start tag, so
-# parsing N nested <div>/<li> costs O(N^2): 10,000 levels take about 0.3 s, 100,000 about
-# 25 s per parse. Browsers cap nesting; we unwrap elements deeper than this before parsing.
-MAX_NESTING = 512
-_VOID_TAGS = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "keygen", "link", "meta", "param", "source", "track", "wbr"}
-)
-# start tags that close an open element of the same name (<p>a<p>b, <li>a<li>b): not nesting
-_SELF_CLOSING_SIBLINGS = frozenset({"p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "rt", "rp"})
-_RAW_TEXT_TAGS = frozenset(
-    {"script", "style", "textarea", "title", "xmp", "plaintext", "noscript", "template", "iframe", "noembed",
-     "noframes", "svg", "math"}
-)
-_UNWRAP_AS_BREAK = sel.BLOCK_TAGS | frozenset(sel.HEADING_TAGS) | sel.LIST_ITEM_TAGS
-_TAG_START_RE = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
-_TAG_TOKEN_RE = re.compile(
-    r"""</?[A-Za-z][^\s/>]*(?:\s+(?:[^\s/>"'=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*))?|/(?!>)))*\s*/?>"""
-)
-_CLOSE_SEARCH = 64  # how far down the open-element stack an end tag looks for its start tag
-
-
-def limit_nesting(html: str, max_depth: int = MAX_NESTING) -> str:
-    """``html`` with elements nested deeper than ``max_depth`` unwrapped (their text kept).
-
-    A page that never nests deeper is returned unchanged (the same object). Unwrapped block
-    elements leave a ``<br>`` so their text still starts a new block; raw-text elements
-    (script, style, ...) are skipped whole, so their content never becomes text. Linear time.
-    """
-    if html.count("<") <= max_depth:
-        return html
-    stack: list[tuple[str, bool]] = []  # (tag name, kept)
-    cuts: list[tuple[int, int, str]] = []
-    lower: str | None = None
-    pos = 0
-    search = _TAG_START_RE.search
-    while (m := search(html, pos)) is not None:
-        pos = m.end()
-        closing, name = m.groups()
-        name = name.lower()
-        cut = False
-        if closing:
-            for i in range(len(stack) - 1, max(-1, len(stack) - 1 - _CLOSE_SEARCH), -1):
-                if stack[i][0] == name:
-                    cut = not stack[i][1]
-                    del stack[i:]
-                    break
-        elif name in _RAW_TEXT_TAGS:  # skip to its end tag: what is inside is not markup
-            lower = html.lower() if lower is None else lower
-            end = lower.find(f"</{name}", pos)
-            pos = len(html) if end < 0 else end
-            continue
-        elif name not in _VOID_TAGS:
-            if name in _SELF_CLOSING_SIBLINGS and stack and stack[-1][0] == name:
-                stack.pop()
-            cut = len(stack) >= max_depth
-            stack.append((name, not cut))
-        if cut:
-            token = _TAG_TOKEN_RE.match(html, m.start())
-            stop = token.end() if token is not None else html.find(">", pos) + 1 or len(html)
-            cuts.append((m.start(), stop, "<br>" if name in _UNWRAP_AS_BREAK else ""))
-            pos = stop
-    if not cuts:
-        return html
-    out: list[str] = []
-    last = 0
-    for start, stop, repl in cuts:
-        out.append(html[last:start])
-        out.append(repl)
-        last = stop
-    out.append(html[last:])
-    return "".join(out)
 
 
 def extract_html(html: str, url: str | None = None) -> PolicyText:

@@ -15,7 +15,7 @@ A policy *appeared* when a service goes from no policy / could not assess / abse
 and *disappeared* the other way. ``content_changed`` compares the sha256 of the archived bodies
 (None when either audit has no body).
 
-Re-grading uses the grader's rules; pass ``classifiers`` (see :func:`pipeline.run.audit.load_classifiers`)
+Re-grading uses the grader's rules; pass ``classifiers`` (see :func:`pipeline.grade.classify.load_classifiers`)
 to add classifier evidence. Each :class:`Regrade` says which rubric version and which model (or
 "rules only") it used. Functions print nothing.
 """
@@ -49,7 +49,7 @@ from pipeline.records import (
 )
 
 if TYPE_CHECKING:
-    from pipeline.run.audit import Classifiers
+    from pipeline.grade.classify import Classifiers
 
 RULES_ONLY = "rules only"
 _LEVEL_ORDER = {Level.NONE: 0, Level.PARTIAL: 1, Level.FULL: 2}

@@ -1,7 +1,7 @@
 """The audit, stage by stage, without Prefect.
 
-:func:`process_batch` reads, segments, grades and stores one batch of fetched
-targets; :func:`run_audit` runs a whole audit directly (used by benchmarks to
+:func:`process_batch` has one batch of fetched targets read and graded
+(:func:`pipeline.run.assess.grade_fetched`, here or in the worker pool) and stores them; :func:`run_audit` runs a whole audit directly (used by benchmarks to
 measure Prefect's overhead, and by tests). The Prefect flow in
 :mod:`pipeline.run.flows` wires the same functions with retries and progress.
 
@@ -17,204 +17,30 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 import time
-import traceback
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
 from pipeline.store import db as store
 from pipeline.fetch.archive import Archive
-from pipeline.content.charset import decode_body, sniff_kind
 from pipeline.errors import PolicyAuditError
-from pipeline.read.extract import extract_html, extract_pdf, extract_text
 from pipeline.fetch.client import validators_from_archive
 from pipeline.fetch.fetcher import Fetcher
-from pipeline.grade.grader import grade, grade_missing
+from pipeline.grade.classify import Classifiers, load_classifiers
+from pipeline.read.reader import pdf_text
+from pipeline.run.assess import BatchTimings, grade_fetched
 from pipeline.run.parallel import GradingPool
-from pipeline.records import FetchOutcome, FetchResult, Grade, GradeStatus, PolicyText, Rubric, Segment, Target, Validators
+from pipeline.records import FetchOutcome, FetchResult, PolicyText, Rubric, Segment, Target, Validators
 from pipeline.grade.rubric import load_rubric, rubric_fingerprint
-from pipeline.read.segment import segment_many
 from pipeline.settings import Settings
 from pipeline.run.targets import load_targets
 
 log = logging.getLogger(__name__)
 
-CLASSIFY_CHUNK = 2000  # segments per classifier call
 FETCH_AHEAD = 8  # batches being fetched at once (they share one client and the per-host limits)
 INLINE_MAX = 3  # until the grading processes have started, a batch with this few policies to grade is graded in-process
-
-
-class SegmentClassifier(Protocol):
-    labels: list[str]
-    version: str
-    thresholds: dict[str, float]
-
-    def predict_proba(self, texts: list[str]) -> list[dict[str, float]]: ...
-
-
-@dataclass
-class Classifiers:
-    """The segment classifiers available for grading, by language ("en", "zh")."""
-
-    by_language: dict[str, SegmentClassifier] = field(default_factory=dict)
-
-    @property
-    def version(self) -> str | None:
-        if not self.by_language:
-            return None
-        return "+".join(f"{lang}@{clf.version}" for lang, clf in sorted(self.by_language.items()))
-
-
-def load_classifiers(settings: Settings) -> Classifiers:
-    """Load the trained classifiers when enabled and present; grading falls back to rules without them."""
-    if not settings.use_classifier:
-        return Classifiers()
-    try:
-        from pipeline.grade.classify import load_classifier
-    except ImportError:  # classifier module not built yet
-        return Classifiers()
-    out: dict[str, SegmentClassifier] = {}
-    for lang in ("en", "zh"):
-        try:
-            out[lang] = load_classifier(lang, models_dir=settings.models_dir)
-        except Exception as exc:  # noqa: BLE001 - a missing model means rules only, said in the log
-            log.warning("no %s classifier (%s); grading %s policies with rules only", lang, exc, lang)
-    return Classifiers(out)
-
-
-def read_policy(fetch: FetchResult) -> PolicyText:
-    """Extract the text of a fetched body (HTML, plain text/Markdown or PDF)."""
-    body = fetch.body or b""
-    kind = sniff_kind(body, fetch.content_type)
-    if kind == "pdf":
-        return extract_pdf(body)
-    text, _encoding = decode_body(body, fetch.content_type)
-    ctype = (fetch.content_type or "").lower()
-    if kind == "text" or ctype.startswith(("text/plain", "text/markdown")):
-        return extract_text(text)
-    return extract_html(text, url=fetch.final_url)
-
-
-@dataclass
-class BatchTimings:
-    read: float = 0.0
-    segment: float = 0.0
-    classify: float = 0.0
-    grade: float = 0.0
-    store: float = 0.0
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: round(v, 4) for k, v in self.__dict__.items()}
-
-
-def _failed_grade(rubric: Rubric, reason: str) -> Grade:
-    return Grade(status=GradeStatus.NOT_ASSESSED, rubric_id=rubric.id, rubric_version=rubric.version, reason=reason)
-
-
-@dataclass(frozen=True)
-class Assessed:
-    grade: Grade
-    policy: PolicyText | None = None
-    segments: list[Segment] = field(default_factory=list)
-    reused: store.ReusableGrade | None = None  # the grade of identical content, taken from an earlier run
-
-
-def grade_fetched(
-    fetched: Sequence[tuple[Target, FetchResult]],
-    rubric: Rubric,
-    classifiers: Classifiers,
-    timings: BatchTimings | None = None,
-    known_docs: Mapping[str, tuple[PolicyText, list[Segment]]] | None = None,
-    known_grades: Mapping[str, store.ReusableGrade] | None = None,
-) -> list[Assessed]:
-    """Read, segment, classify and grade a batch. Never raises for one service's failure.
-
-    Content already read (``known_docs``, by sha256) is not read or segmented again;
-    content already graded with this rubric and model (``known_grades``) is not graded again.
-    """
-    t = timings or BatchTimings()
-    known_docs = known_docs or {}
-    known_grades = known_grades or {}
-    policies: dict[int, PolicyText] = {}
-    pre_segmented: dict[int, list[Segment]] = {}
-    out: list[tuple[Grade, PolicyText | None, list[Segment]] | None] = [None] * len(fetched)
-    reused: dict[int, store.ReusableGrade] = {}
-    start = time.perf_counter()
-    for i, (target, fetch) in enumerate(fetched):
-        if fetch.outcome != FetchOutcome.OK:
-            out[i] = (grade_missing(rubric, fetch.outcome, fetch.error or str(fetch.outcome)), None, [])
-            continue
-        if fetch.sha256 in known_grades:
-            r = known_grades[fetch.sha256]
-            out[i], reused[i] = (r.grade, None, []), r
-            continue
-        if fetch.sha256 in known_docs:
-            policies[i], pre_segmented[i] = known_docs[fetch.sha256]
-            continue
-        try:
-            policies[i] = read_policy(fetch)
-        except Exception as exc:  # noqa: BLE001
-            log.error("reading %s failed: %s", target.id, traceback.format_exc())
-            out[i] = (_failed_grade(rubric, f"could not read the policy: {type(exc).__name__}: {exc}"), None, [])
-    t.read += time.perf_counter() - start
-
-    start = time.perf_counter()
-    idx = list(policies)
-    fresh = [i for i in idx if i not in pre_segmented]
-    try:
-        seg_lists = segment_many([policies[i] for i in fresh])
-    except Exception:  # noqa: BLE001 - fall back to one at a time to isolate the bad one
-        seg_lists = []
-        for i in fresh:
-            try:
-                seg_lists.append(segment_many([policies[i]])[0])
-            except Exception as exc:  # noqa: BLE001
-                seg_lists.append([])
-                out[i] = (_failed_grade(rubric, f"could not segment the policy: {type(exc).__name__}: {exc}"), policies[i], [])
-    segments = {**dict(zip(fresh, seg_lists, strict=True)), **pre_segmented}
-    t.segment += time.perf_counter() - start
-
-    start = time.perf_counter()
-    probas: dict[int, list[dict[str, float]]] = {}
-    for lang, clf in classifiers.by_language.items():
-        members = [i for i in idx if policies[i].language == lang and out[i] is None and segments[i]]
-        texts = [s.text for i in members for s in segments[i]]
-        if not texts:
-            continue
-        flat = []  # in chunks: a batch of long policies is tens of thousands of segments (memory)
-        for k in range(0, len(texts), CLASSIFY_CHUNK):
-            flat.extend(clf.predict_proba(texts[k : k + CLASSIFY_CHUNK]))
-        pos = 0
-        for i in members:
-            n = len(segments[i])
-            probas[i] = flat[pos : pos + n]
-            pos += n
-    t.classify += time.perf_counter() - start
-
-    start = time.perf_counter()
-    for i in idx:
-        if out[i] is not None:
-            continue
-        policy, segs = policies[i], segments[i]
-        clf = classifiers.by_language.get(policy.language)
-        try:
-            g = grade(
-                policy,
-                segs,
-                rubric,
-                labels=probas.get(i),
-                label_thresholds=clf.thresholds if (clf and i in probas) else None,
-                model_version=clf.version if (clf and i in probas) else None,
-            )
-        except Exception as exc:  # noqa: BLE001
-            log.error("grading %s failed: %s", fetched[i][0].id, traceback.format_exc())
-            g = _failed_grade(rubric, f"could not grade the policy: {type(exc).__name__}: {exc}")
-        out[i] = (g, policy, segs)
-    t.grade += time.perf_counter() - start
-    return [Assessed(o[0], o[1], o[2], reused.get(i)) for i, o in enumerate(out) if o is not None]
 
 
 def process_batch(
@@ -391,7 +217,7 @@ def _run_batches(
     with ExitStack() as stack:
         pool = stack.enter_context(GradingPool(settings)) if settings.workers > 1 and len(groups) > 1 else None
         graders = stack.enter_context(ThreadPoolExecutor(max(1, settings.workers)))
-        fetcher = stack.enter_context(Fetcher(settings, archive))
+        fetcher = stack.enter_context(Fetcher(settings, archive, pdf_text=pdf_text))
         stack.callback(lambda: fetch_time.__setitem__(0, fetcher.busy_seconds))
         todo = iter(groups)
         fetching: deque[tuple[list[Target], Future[list[FetchResult]]]] = deque()

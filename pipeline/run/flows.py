@@ -22,12 +22,11 @@ from prefect.utilities.annotations import quote
 
 from pipeline.store import db as store
 from pipeline.fetch.archive import Archive
+from pipeline.grade.classify import Classifiers, load_classifiers
+from pipeline.run.assess import BatchTimings
 from pipeline.run.audit import (
     FETCH_AHEAD,
-    BatchTimings,
-    Classifiers,
     batches,
-    load_classifiers,
     parse_shard,
     plan_audit,
     previous_validators,
@@ -36,6 +35,7 @@ from pipeline.run.audit import (
 from pipeline.fetch.client import fetch_targets
 from pipeline.fetch.fetcher import Fetcher
 from pipeline.run.parallel import GradingPool
+from pipeline.read.reader import pdf_text
 from pipeline.records import FetchResult, Rubric, Target
 from pipeline.grade.rubric import load_rubric
 from pipeline.settings import Settings
@@ -60,7 +60,9 @@ def fetch_batch(
     if fetcher is not None:
         results = fetcher.fetch(targets, previous)
     else:
-        results = fetch_targets(targets, settings, archive, previous, robots_cache=_ROBOTS.setdefault(run_id, {}))
+        results = fetch_targets(
+            targets, settings, archive, previous, robots_cache=_ROBOTS.setdefault(run_id, {}), pdf_text=pdf_text
+        )
     return results, time.perf_counter() - start
 
 
@@ -158,7 +160,7 @@ def audit(
             # fetch up to FETCH_AHEAD batches at once while up to `workers` batches are graded
             with ExitStack() as stack:
                 pool = stack.enter_context(GradingPool(settings)) if settings.workers > 1 and len(groups) > 1 else None
-                fetcher = stack.enter_context(Fetcher(settings, Archive(settings.archive_dir)))
+                fetcher = stack.enter_context(Fetcher(settings, Archive(settings.archive_dir), pdf_text=pdf_text))
                 stack.callback(lambda: timings.__setitem__("fetch", fetcher.busy_seconds))
                 todo = iter(groups)
                 fetching: deque[tuple[list[Target], Any]] = deque()

@@ -1,7 +1,7 @@
 """Grading on several cores: a pool of worker processes, each with the rubric and classifiers loaded once.
 
 Reading, segmenting, classifying and grading are CPU-bound Python; threads would share
-one core. :class:`GradingPool` runs :func:`pipeline.run.audit.grade_fetched` in
+one core. :class:`GradingPool` runs :func:`pipeline.run.assess.grade_fetched` in
 ``Settings.workers`` processes (spawned, so it is safe beside Prefect's threads)::
 
     with GradingPool(settings) as pool:
@@ -18,7 +18,10 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from pipeline.grade.classify import load_classifiers
+from pipeline.grade.rubric import load_rubric
 from pipeline.records import FetchResult, PolicyText, Segment, Target
+from pipeline.run.assess import BatchTimings, grade_fetched
 from pipeline.settings import Settings
 
 _STATE: dict[str, Any] = {}
@@ -37,9 +40,6 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _init_worker(settings_json: dict[str, Any]) -> None:
-    from pipeline.run.audit import load_classifiers
-    from pipeline.grade.rubric import load_rubric
-
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
 
     settings = Settings(**settings_json)
@@ -51,8 +51,6 @@ def _grade_in_worker(
     fetched: Sequence[tuple[Target, FetchResult]],
     known_docs: Mapping[str, tuple[PolicyText, list[Segment]]],
 ) -> tuple[list[Any], dict[str, float]]:
-    from pipeline.run.audit import BatchTimings, grade_fetched
-
     t = BatchTimings()
     out = grade_fetched(fetched, _STATE["rubric"], _STATE["classifiers"], t, known_docs)
     return out, t.as_dict()

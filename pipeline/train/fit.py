@@ -789,7 +789,7 @@ def train_models(
             "data": res["data"],
             "paths": {k: str(v) for k, v in model_paths(lang, models_dir).items()},
         }
-    from pipeline.train.evaluate import write_model_card
+    from pipeline.train.card import write_model_card
 
     write_model_card(models_dir)
     return out

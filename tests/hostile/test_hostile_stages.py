@@ -7,13 +7,8 @@ from functools import lru_cache
 import pytest
 
 from pipeline.demo import demo_file
-from pipeline.read.extract import (
-    MAX_NESTING,
-    extract_html,
-    extract_pdf,
-    extract_text,
-    limit_nesting,
-)
+from pipeline.content.markup import MAX_NESTING, limit_nesting
+from pipeline.read.extract import extract_html, extract_pdf, extract_text
 from pipeline.grade.grader import grade
 from pipeline.records import GradeStatus, PolicyText, Rubric
 from pipeline.grade.rubric import load_rubric
