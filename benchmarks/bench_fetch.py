@@ -2,7 +2,7 @@
 
 Serves N synthetic policy pages on 127.0.0.1, each answered after an injected delay
 (default 100 ms, like a distant server), and fetches all of them with
-:func:`pipeline.fetch.client.fetch_all` under several politeness settings::
+:func:`pipeline.fetch.batch.fetch_all` under several politeness settings::
 
     .venv/bin/python benchmarks/bench_fetch.py                 # 200 pages, 100 ms each
     .venv/bin/python benchmarks/bench_fetch.py --pages 50 --delay 0.05
@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.fetch.archive import Archive
-from pipeline.fetch.client import fetch_all
+from pipeline.fetch.batch import fetch_all
 from pipeline.read.reader import pdf_text
 from pipeline.serve.localserver import Route, serve
 from pipeline.records import Target

@@ -1,4 +1,4 @@
-"""pipeline.fetch.client and pipeline.fetch.discover against real servers on 127.0.0.1 (pipeline.serve.localserver).
+"""pipeline.fetch (client, finder, batch, discover) against real servers on 127.0.0.1 (pipeline.serve.localserver).
 
 Every page here is text written for these tests. Loopback is refused by default, so the
 settings allow private addresses, except in the refusal tests.
@@ -21,13 +21,9 @@ import pytest
 from pipeline.fetch.archive import Archive, ArchiveError
 from pipeline.content.charset import decode_body
 from pipeline.fetch.discover import find_policy_links, looks_like_policy
-from pipeline.fetch.client import (
-    fetch_all,
-    fetch_target,
-    fetch_targets,
-    fetch_url,
-    make_client,
-)
+from pipeline.fetch.batch import fetch_all, fetch_targets
+from pipeline.fetch.client import fetch_url, make_client
+from pipeline.fetch.finder import fetch_target
 from pipeline.fetch.fetcher import Fetcher
 from pipeline.serve.localserver import RequestLog, Route, serve
 from pipeline.fetch.netguard import is_public_address

@@ -25,7 +25,8 @@ import pytest
 from pipeline.fetch import netguard
 from pipeline.fetch.archive import Archive
 from pipeline.content.charset import decode_body
-from pipeline.fetch.client import fetch_all, fetch_url
+from pipeline.fetch.batch import fetch_all
+from pipeline.fetch.client import fetch_url
 from pipeline.serve.localserver import RequestLog, Route, serve
 from pipeline.records import FetchOutcome, FetchResult, Target
 from pipeline.settings import Settings

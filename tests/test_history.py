@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from pipeline.fetch.archive import Archive
-from pipeline.fetch.client import fetch_all
+from pipeline.fetch.batch import fetch_all
 from pipeline.fetch.history import (
     Capture,
     cdx_query_url,

@@ -24,7 +24,10 @@ from types import TracebackType
 import httpx
 
 from pipeline.fetch.archive import Archive
-from pipeline.fetch.client import FetchSession, PdfText, fetch_all, make_client
+from pipeline.fetch.batch import fetch_all
+from pipeline.fetch.client import make_client
+from pipeline.fetch.finder import PdfText
+from pipeline.fetch.politeness import FetchSession
 from pipeline.records import FetchResult, Target, Validators
 from pipeline.settings import Settings
 
@@ -35,7 +38,7 @@ class Fetcher:
     def __init__(self, settings: Settings, archive: Archive, pdf_text: PdfText | None = None) -> None:
         self.settings = settings
         self.archive = archive
-        self.pdf_text = pdf_text  # see pipeline.fetch.client.fetch_target
+        self.pdf_text = pdf_text  # see pipeline.fetch.finder.fetch_target
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="policyaudit-fetcher", daemon=True)
         self._client: httpx.AsyncClient | None = None

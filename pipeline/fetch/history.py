@@ -1,6 +1,6 @@
 """Old versions of a policy from the Internet Archive (``--as-of YYYY-MM-DD``).
 
-Pure functions around the Wayback CDX API; :mod:`pipeline.fetch.client` does the requests (so the
+Pure functions around the Wayback CDX API; :mod:`pipeline.fetch.finder` does the requests (so the
 archive is fetched as politely and as safely as any site)::
 
     cdx = cdx_query_url("https://web.archive.org", "https://example.com/privacy", date(2019, 3, 1))

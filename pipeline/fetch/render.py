@@ -1,6 +1,6 @@
 """Optional renderer: the DOM of a page after its JavaScript ran, from the system Chromium.
 
-Off by default (``Settings.render_javascript``); used by :mod:`pipeline.fetch.client` only for pages
+Off by default (``Settings.render_javascript``); used by :mod:`pipeline.fetch.finder` only for pages
 that :func:`pipeline.fetch.discover.needs_javascript` calls an app shell::
 
     html = await render_dom("https://example.com/privacy", settings, script_hosts=["cdn.example.com"])

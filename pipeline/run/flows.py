@@ -32,7 +32,7 @@ from pipeline.run.audit import (
     previous_validators,
     process_batch,
 )
-from pipeline.fetch.client import fetch_targets
+from pipeline.fetch.batch import fetch_targets
 from pipeline.fetch.fetcher import Fetcher
 from pipeline.run.parallel import GradingPool
 from pipeline.read.reader import pdf_text
