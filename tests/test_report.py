@@ -31,16 +31,11 @@ from pipeline.records import (
     Target,
     Tier,
 )
-from pipeline.report.site import (
-    ReportError,
-    csv_cell,
-    headline,
-    highlight,
-    is_web_url,
-    render_markdown,
-    render_report,
-    safe_name,
-)
+from pipeline.report.common import ReportError, csv_cell, is_web_url, safe_name
+from pipeline.report.headline import headline
+from pipeline.report.site import render_markdown
+from pipeline.report.site import render_report
+from pipeline.report.views import highlight
 
 FETCHED = datetime(2026, 11, 20, 8, 30, tzinfo=timezone.utc)
 

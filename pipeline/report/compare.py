@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Literal
 from markupsafe import Markup, escape
 from sqlmodel import Session
 
-from pipeline.store import db as store
 from pipeline.errors import PolicyAuditError
 from pipeline.grade.grader import grade, grade_missing
 from pipeline.records import (
@@ -47,6 +46,7 @@ from pipeline.records import (
     Rubric,
     ServiceReport,
 )
+from pipeline.store import db as store
 
 if TYPE_CHECKING:
     from pipeline.grade.classify import Classifiers
@@ -647,7 +647,7 @@ def render_comparison(comparison: Comparison, out_dir: Path, bump_svg: str | Non
 
     ``bump_svg``: a bump chart across more audits (from :func:`bump_chart_svg`); by default the
     two-audit chart of this comparison. Every text is escaped by the templates."""
-    from pipeline.report.site import STATIC_DIR, jinja_env, safe_name
+    from pipeline.report.common import STATIC_DIR, jinja_env, safe_name
 
     out_dir = Path(out_dir)
     (out_dir / "static").mkdir(parents=True, exist_ok=True)

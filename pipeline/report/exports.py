@@ -26,12 +26,13 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
-from pipeline.store import db as store
 from pipeline.errors import PolicyAuditError
 from pipeline.records import AuditReport, GradeStatus, Rubric
-from pipeline.report.site import csv_cell, render_markdown
+from pipeline.report.common import csv_cell
 from pipeline.report.review import Review, apply_overrides, overrides_for
+from pipeline.report.site import render_markdown
 from pipeline.settings import PROJECT_URL, VERSION
+from pipeline.store import db as store
 
 ExportFormat = Literal["csv", "json", "md"]
 FORMATS: tuple[str, ...] = ("csv", "json", "md")

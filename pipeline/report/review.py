@@ -32,9 +32,8 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
-from pipeline.store import db as store
-from pipeline.grade.checks import CREDIT
 from pipeline.errors import PolicyAuditError
+from pipeline.grade.checks import CREDIT
 from pipeline.records import (
     AuditReport,
     CriterionResult,
@@ -43,6 +42,7 @@ from pipeline.records import (
     Rubric,
     ServiceReport,
 )
+from pipeline.store import db as store
 
 REVIEW_METHOD = "review"  # CriterionResult.method of a reviewed criterion
 
