@@ -181,15 +181,15 @@ def schedule(
 
 
 def _render(label: str, out: Path, settings: Settings) -> Path:
-    from pipeline.store import db as store
+    from pipeline.store import db, queries
     from pipeline.report.site import render_report
     from pipeline.grade.rubric import load_rubric
 
     from pipeline.report.review import overrides_for
 
-    engine = store.make_engine(settings.db_url)
-    with store.session_scope(engine) as session:
-        data = store.load_report(session, label)
+    engine = db.make_engine(settings.db_url)
+    with db.session_scope(engine) as session:
+        data = queries.load_report(session, label)
         overrides = overrides_for(session, label)
     rubric = load_rubric(settings.rubric)
     if (rubric.id, rubric.version) != (data.rubric_id, data.rubric_version):
@@ -230,16 +230,16 @@ def show(
 
     Example: policyaudit show chenguang --label 2026
     """
-    from pipeline.store import db as store
+    from pipeline.store import db, queries
 
     settings = _settings(data_dir=data_dir, database_url=db_url)
     try:
-        engine = store.make_engine(settings.db_url)
-        with store.session_scope(engine) as session:
-            runs = store.list_runs(session)
+        engine = db.make_engine(settings.db_url)
+        with db.session_scope(engine) as session:
+            runs = queries.list_runs(session)
             if not runs:
                 raise PolicyAuditError("no audits in the database yet; run `policyaudit audit` first")
-            data = store.load_report(session, label or runs[-1].label)
+            data = queries.load_report(session, label or runs[-1].label)
     except PolicyAuditError as exc:
         _fail(exc)
     match = [s for s in data.services if s.target.id == service]
@@ -266,13 +266,13 @@ def runs(data_dir: DataDir = None, db_url: DbUrl = None) -> None:
 
     Example: policyaudit runs --data-dir audit-data
     """
-    from pipeline.store import db as store
+    from pipeline.store import db, queries
 
     settings = _settings(data_dir=data_dir, database_url=db_url)
-    engine = store.make_engine(settings.db_url)
+    engine = db.make_engine(settings.db_url)
     table = Table("label", "status", "rubric", "services", "assessed", "no policy", "not assessed", "started", "wall s")
-    with store.session_scope(engine) as session:
-        for r in store.list_runs(session):
+    with db.session_scope(engine) as session:
+        for r in queries.list_runs(session):
             table.add_row(
                 r.label, r.status, f"{r.rubric_id} {r.rubric_version}", str(r.n_targets), str(r.n_assessed),
                 str(r.n_no_policy), str(r.n_not_assessed), f"{r.started_at:%Y-%m-%d %H:%M}", f"{(r.timings or {}).get('wall', 0):.1f}",
@@ -327,13 +327,25 @@ def train(
 def evaluate(
     shared_data: Annotated[Path, typer.Option("--data", help="Folder of the labelled corpora.")] = Path("../shared/data"),
     models_dir: Annotated[Path, typer.Option("--models", help="Folder of the trained models.")] = Path("models"),
+    grades: Annotated[bool, typer.Option("--grades", help="Evaluate the grades instead: agreement with careful readers (ca4p-transparency-dev, OPP-115 truth); writes models/grades_metrics.json.")] = False,
+    rubric_file: Annotated[Path, typer.Option("--rubric", help="Rubric to evaluate with --grades.")] = Path("rubrics/transparency.v2.yaml"),
 ) -> None:
     """Evaluate the classifiers (standard OPP-115 split, by-policy split, Chinese split) and write models/metrics.json.
 
-    Example: policyaudit evaluate --data ../shared/data
+    With --grades: per-criterion agreement and kappa, pooled kappa with a bootstrap interval, score
+    and tier agreement (weights and tiers cross-validated by policy), document-type accuracy.
+
+    Example: policyaudit evaluate --data ../shared/data --grades
     """
     from pipeline.train.card import format_metrics
     from pipeline.train.evaluate import evaluate_models
+
+    if grades:
+        from pipeline.train.grades import format_grade_metrics, run_grade_evaluation
+
+        result = run_grade_evaluation(shared_data, rubric_file, models_dir)
+        console.print(format_grade_metrics(result), highlight=False, markup=False)
+        return
 
     metrics = evaluate_models(shared_data, models_dir)
     console.print(format_metrics(metrics), highlight=False, markup=False)
@@ -367,17 +379,17 @@ def compare(
 
     Example: policyaudit compare 2025 2026 --regrade --out reports-out/compare-2025-2026
     """
-    from pipeline.store import db as store
+    from pipeline.store import db
     from pipeline.grade.classify import load_classifiers
     from pipeline.report.compare import bump_chart_svg, compare_audits, format_comparison_table, render_comparison
     from pipeline.grade.rubric import load_rubric
 
     settings = _settings(data_dir=data_dir, database_url=db_url, rubric=rubric, use_classifier=False if no_classifier else None)
     try:
-        engine = store.make_engine(settings.db_url)
+        engine = db.make_engine(settings.db_url)
         rub = load_rubric(settings.rubric)
         classifiers = load_classifiers(settings) if regrade else None
-        with store.session_scope(engine) as session:
+        with db.session_scope(engine) as session:
             cmp = compare_audits(session, label_a, label_b, rubric=rub, regrade=regrade, classifiers=classifiers)
             labels = [label_a, *(also or []), label_b] if also else [label_a, label_b]
             bump = bump_chart_svg(session, labels) if out else None
@@ -419,13 +431,13 @@ def review(
 
     Example: policyaudit review acme retention_period --label 2026 --set partial --note "period given for backups only"
     """
-    from pipeline.store import db as store
+    from pipeline.store import db
     from pipeline.report.review import set_override
 
     settings = _settings(data_dir=data_dir, database_url=db_url)
     try:
-        engine = store.make_engine(settings.db_url)
-        with store.session_scope(engine) as session:
+        engine = db.make_engine(settings.db_url)
+        with db.session_scope(engine) as session:
             row = set_override(session, label, service, criterion, level, note, reviewer or os.environ.get("USER", ""))
     except PolicyAuditError as exc:
         _fail(exc)
@@ -446,14 +458,14 @@ def export(
 
     Example: policyaudit export --label 2026 --format csv --out 2026.csv
     """
-    from pipeline.store import db as store
+    from pipeline.store import db
     from pipeline.report.exports import export_audit
     from pipeline.grade.rubric import load_rubric
 
     settings = _settings(data_dir=data_dir, database_url=db_url, rubric=rubric)
     try:
-        engine = store.make_engine(settings.db_url)
-        with store.session_scope(engine) as session:
+        engine = db.make_engine(settings.db_url)
+        with db.session_scope(engine) as session:
             result = export_audit(session, label, fmt, out, rubric=load_rubric(settings.rubric), reviewed=not machine_only)
     except PolicyAuditError as exc:
         _fail(exc)
@@ -471,15 +483,15 @@ def export_warc_cmd(
 
     Example: policyaudit export-warc --label 2026 --out 2026.warc.gz
     """
-    from pipeline.store import db as store
+    from pipeline.store import db, queries
     from pipeline.fetch.archive import Archive
     from pipeline.fetch.warc import export_warc
 
     settings = _settings(data_dir=data_dir, database_url=db_url)
     try:
-        engine = store.make_engine(settings.db_url)
-        with store.session_scope(engine) as session:
-            snapshots = store.run_snapshots(session, label)
+        engine = db.make_engine(settings.db_url)
+        with db.session_scope(engine) as session:
+            snapshots = queries.run_snapshots(session, label)
         n = export_warc(Archive(settings.archive_dir), snapshots, out, user_agent=settings.user_agent, info={"isPartOf": label})
     except PolicyAuditError as exc:
         _fail(exc)
@@ -498,11 +510,11 @@ def datasette_metadata_cmd(
     """
     import json
 
-    from pipeline.store import db as store
+    from pipeline.store import db
     from pipeline.report.exports import datasette_metadata
 
     settings = _settings(data_dir=data_dir, database_url=db_url)
-    engine = store.make_engine(settings.db_url)
+    engine = db.make_engine(settings.db_url)
     out.write_text(json.dumps(datasette_metadata(engine), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     console.print(f"metadata: {out}")
 

@@ -178,6 +178,10 @@ class Grade:
     criteria: tuple[CriterionResult, ...] = ()
     reason: str = ""  # why NO_POLICY / NOT_ASSESSED
     model_version: str | None = None
+    #: what the graded document is (privacy_policy / user_agreement /
+    #: agreement_with_privacy_section / other) and why; None when no text was read
+    doctype: str | None = None
+    doctype_reason: str = ""
 
 
 # ---------------------------------------------------------------- report view

@@ -87,6 +87,7 @@ class GradingContext:
     labels: Sequence[Mapping[str, float]] | None = None
     label_thresholds: Mapping[str, float] = field(default_factory=dict)
     model_version: str | None = None
+    doctype: str | None = None
     #: each segment's text lower-cased when that allows exact case-sensitive matching (pipeline.grade.casefold)
     lowered: tuple[str | None, ...] = field(init=False, repr=False, compare=False)
 
@@ -97,8 +98,8 @@ class GradingContext:
 #: kinds of check params, validated by :mod:`pipeline.grade.rubric`:
 #: ``patterns``: {zh: {full: [regex], partial: [regex]}, en: {...}}, both languages required;
 #: ``keywords``: {zh: [regex], en: [regex]}; ``items``: {item_id: {zh: [regex], en: [regex]}};
-#: ``labels``: {zh: [CRn/PCn], en: [OPP-115 label]}; ``int``: a positive integer; ``bool``.
-ParamKind = Literal["patterns", "keywords", "items", "labels", "int", "bool"]
+#: ``labels``: {zh: [CRn/PCn], en: [OPP-115 label]}; ``int``; ``bool``; ``rules``: ["a+b", "item*5"] (checks_v2).
+ParamKind = Literal["patterns", "keywords", "items", "labels", "int", "bool", "rules"]
 CheckFn = Callable[[Criterion, GradingContext], CriterionResult]
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pipeline.grade.checks import GradingContext, get_check
+from pipeline.read.doctype import classify_document
 from pipeline.records import (
     CriterionResult,
     FetchOutcome,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # type only: grading one policy needs no trained model loaded
 # content in a character as English does in two to three, hence the lower minimum.
 MIN_POLICY_CHARS: dict[str, int] = {"en": 200, "zh": 100}
 DEFAULT_MIN_POLICY_CHARS = 200
+DOCTYPE_CHECK = "document_type.v2"  # rubrics with this check grade an agreement's privacy section only
 MIN_PRIVACY_MENTIONS = 2  # a privacy policy names privacy / personal information at least this often
 _PRIVACY_TERMS = re.compile(
     r"隐私|个人信息|个人资料|个人数据|privacy|personal(?:ly)?[\s-]+(?:identifiable\s+)?(?:data|information)",
@@ -72,6 +74,11 @@ def grade(
 ) -> Grade:
     """Grade one policy. Deterministic for the same input.
 
+    Every assessable text is classified by document type (:mod:`pipeline.read.doctype`) and the
+    grade records it. A rubric that grades the document type (a ``document_type.v2`` criterion)
+    grades an agreement carrying a privacy section on that section only; older rubrics grade
+    the whole text, exactly as before.
+
     Raises ValueError on misuse: a segment whose text is not ``policy.text[start:end]``, or
     ``labels`` not parallel to ``segments``.
     """
@@ -89,12 +96,21 @@ def grade(
             raise ValueError(f"segment {seg.index} is not policy.text[{seg.start}:{seg.end}]")
     if labels is not None and len(labels) != len(segments):
         raise ValueError(f"labels has {len(labels)} rows for {len(segments)} segments")
+    kind = classify_document(policy)
+    graded_segments, graded_labels = tuple(segments), tuple(labels) if labels is not None else None
+    if kind.section is not None and any(c.check == DOCTYPE_CHECK for c in rubric.criteria):
+        lo, hi = kind.section
+        keep = [i for i, s in enumerate(segments) if s.start >= lo and s.end <= hi]
+        if keep:
+            graded_segments = tuple(segments[i] for i in keep)
+            graded_labels = tuple(labels[i] for i in keep) if labels is not None else None
     ctx = GradingContext(
         policy=policy,
-        segments=tuple(segments),
-        labels=tuple(labels) if labels is not None else None,
+        segments=graded_segments,
+        labels=graded_labels,
         label_thresholds=dict(label_thresholds or {}),
         model_version=model_version,
+        doctype=kind.doctype.value,
     )
     results = tuple(get_check(c.check)(c, ctx) for c in rubric.criteria)
     score = round(min(100.0, max(0.0, sum(r.points for r in results))), 1)
@@ -106,6 +122,8 @@ def grade(
         tier=rubric.tier_for(score).id,
         criteria=results,
         model_version=model_version,
+        doctype=kind.doctype.value,
+        doctype_reason=kind.reason,
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from pipeline.grade import checks
+from pipeline.grade import checks, checks_v2
 from pipeline.errors import Problem, RubricError
 from pipeline.records import Criterion, Names, Rubric, Tier
 
@@ -184,10 +184,30 @@ class _Validator:
                 value = self.scalar(vnode) if isinstance(vnode, ScalarNode) else None
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     self.add(vnode, sub, f"must be a positive integer, got {value!r}")
+            elif kind == "rules":
+                self.rules(vnode, sub, m)
             elif kind == "bool":
                 value = self.scalar(vnode) if isinstance(vnode, ScalarNode) else None
                 if not isinstance(value, bool):
                     self.add(vnode, sub, f"must be true or false, got {value!r}")
+
+    def rules(self, node: Node, field: str, siblings: dict[str, tuple[Node, Node]] | None) -> None:
+        """A list of component rules; every component named must be a key of ``components``."""
+        known: set[str] = set()
+        if siblings and "components" in siblings and isinstance(siblings["components"][1], MappingNode):
+            known = {str(self.scalar(k)) for k, _v in siblings["components"][1].value}
+        for j, item in enumerate(self.sequence(node, field) or []):
+            rule = self.string(item, f"{field}[{j}]")
+            if rule is None:
+                continue
+            try:
+                parsed = checks_v2.parse_rule(rule)
+            except ValueError as exc:
+                self.add(item, f"{field}[{j}]", str(exc))
+                continue
+            for t in parsed.terms:
+                if t.component not in known:
+                    self.add(item, f"{field}[{j}]", f"rule {rule!r} names {t.component!r}, which is not in components")
 
     # -------------------------------------------------------- sections
 

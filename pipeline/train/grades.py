@@ -1,0 +1,436 @@
+"""How well grades agree with careful reading: ``policyaudit evaluate --grades``.
+
+    >>> dev = load_dev_set(Path("../shared/data"))                       # doctest: +SKIP
+    >>> report = evaluate_grades(dev, load_rubric("rubrics/transparency.v2.yaml"))  # doctest: +SKIP
+
+The development set (``ca4p-transparency-dev``: 40 CA4P policies, 19 criteria judged full /
+partial / none by careful readers, an overall tier and score per policy, and each document's
+type) is graded exactly as an audit grades it (read, segment, classify, grade), then compared:
+
+* per criterion: exact agreement and quadratic-weighted kappa (none 0, partial 1, full 2);
+* pooled kappa over all judgements, with a 95% bootstrap interval over policies;
+* Spearman of the scores against the readers' scores, mean score offset, tier confusion,
+  tier exact and within-one agreement; document-type accuracy.
+
+The criterion rules were written with the dev set in view (that figure is in-sample: the
+maintainers' held-out set is the honest test). What is *fitted* here, the criterion weights and
+the tier thresholds (:func:`fit_weights`, :func:`fit_tiers`), is also reported cross-validated
+by policy: folds of whole policies, fitted on the others' reader judgements and applied to the
+held-out policies' machine levels.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.optimize import nnls
+from scipy.stats import spearmanr
+from sklearn.metrics import cohen_kappa_score
+
+from pipeline.records import Grade, Rubric, Tier
+
+if TYPE_CHECKING:
+    from pipeline.grade.classify import Classifiers
+
+DEV_DIR = "ca4p-transparency-dev"
+#: rubric criterion id -> the dev set's criterion id
+DEV_CRITERIA: Mapping[str, str] = {
+    "updated_date": "dates",
+    "scope": "scope",
+    "controller_identity": "controller",
+    "contact_channel": "contact",
+    "information_collected": "collected",
+    "purposes": "purpose",
+    "consent_withdrawal": "consent",
+    "user_rights": "rights",
+    "third_party_sharing": "sharing",
+    "retention_period": "retention",
+    "security_measures": "security",
+    "breach_notification": "breach",
+    "minors": "minors",
+    "cross_border": "crossborder",
+    "policy_changes": "changes",
+    "sensitive_info": "sensitive",
+    "personalised_recommendation": "personalization",
+    "cookies_tracking": "cookies",
+    "third_party_sdks": "sdk",
+}
+ORDINAL: Mapping[str, int] = {"none": 0, "partial": 1, "full": 2}
+CREDIT: Mapping[str, float] = {"none": 0.0, "partial": 0.5, "full": 1.0}
+#: the readers' tier names -> rubric tier ids, best first
+TIER_IDS: Mapping[str, str] = {"高": "high", "较高": "relatively_high", "中": "medium", "较低": "relatively_low", "低": "low"}
+#: dev document types -> the project's document types
+DOCTYPES: Mapping[str, str] = {
+    "privacy_policy": "privacy_policy",
+    "user_agreement": "user_agreement",
+    "agreement_with_privacy_section": "agreement_with_privacy_section",
+    "agreement_with_privacy_policy": "agreement_with_privacy_section",
+}
+FOLDS = 5
+BOOTSTRAP = 1000
+#: pulls fitted weights towards equal weights (points per unit of squared deviation)
+WEIGHT_PRIOR = 0.1
+
+
+@dataclass(frozen=True)
+class DevPolicy:
+    policy_id: str
+    path: Path  # the raw CA4P file, audited as fetched
+    levels: Mapping[str, str]  # dev criterion id -> none / partial / full
+    tier: str  # rubric tier id
+    score: float
+    doctype: str
+
+
+def load_dev_set(shared_data: Path) -> list[DevPolicy]:
+    """The 40 dev policies with the readers' judgements. Raises FileNotFoundError naming the file."""
+    root = shared_data / DEV_DIR
+    raw = shared_data / "ca4p-483" / "raw_data"
+    levels: dict[str, dict[str, str]] = {}
+    overall: dict[str, tuple[str, float]] = {}
+    with (root / "labels.csv").open(encoding="utf-8", newline="") as fh:
+        for line, row in enumerate(csv.DictReader(fh), start=2):
+            pid, crit, level = row["policy_id"], row["criterion"], row["level"]
+            if crit == "overall":
+                if level not in TIER_IDS:
+                    raise ValueError(f"{root / 'labels.csv'}:{line}: unknown tier {level!r}")
+                overall[pid] = (TIER_IDS[level], float(row["note"]))
+            elif level in ORDINAL:
+                levels.setdefault(pid, {})[crit] = level
+            else:
+                raise ValueError(f"{root / 'labels.csv'}:{line}: unknown level {level!r}")
+    with (root / "doctypes.csv").open(encoding="utf-8", newline="") as fh:
+        doctypes = {r["policy_id"]: DOCTYPES.get(r["doctype"], "other") for r in csv.DictReader(fh)}
+    return [
+        DevPolicy(pid, raw / f"{pid}.html", levels[pid], overall[pid][0], overall[pid][1], doctypes.get(pid, "privacy_policy"))
+        for pid in sorted(levels)
+    ]
+
+
+def reader_text(path: Path) -> str:
+    """The text the dev set's offsets index: the file's ``<pre>`` blocks, unescaped, joined by newlines."""
+    body = path.read_text(encoding="utf-8")
+    return "\n".join(html.unescape(p) for p in re.findall(r"<pre[^>]*>(.*?)</pre>", body, re.S))
+
+
+# ---------------------------------------------------------------- agreement
+
+
+def qwk(truth: Sequence[int], pred: Sequence[int]) -> float:
+    """Quadratic-weighted kappa on the three levels (1.0 when both raters are constant and equal)."""
+    if len(set(truth) | set(pred)) == 1:
+        return 1.0
+    return float(cohen_kappa_score(truth, pred, weights="quadratic", labels=[0, 1, 2]))
+
+
+def agreement(truth: Mapping[str, Mapping[str, str]], pred: Mapping[str, Mapping[str, str]], seed: int = 0) -> dict:
+    """Per-criterion and pooled agreement of ``pred`` with ``truth`` (policy -> criterion -> level)."""
+    policies = sorted(truth)
+    criteria = sorted({c for p in policies for c in truth[p]})
+    per: dict[str, dict] = {}
+    pooled_t: list[int] = []
+    pooled_p: list[int] = []
+    for c in criteria:
+        t = [ORDINAL[truth[p][c]] for p in policies if c in truth[p]]
+        q = [ORDINAL[pred[p].get(c, "none")] for p in policies if c in truth[p]]
+        pooled_t += t
+        pooled_p += q
+        per[c] = {
+            "n": len(t),
+            "exact": round(float(np.mean(np.array(t) == np.array(q))), 3),
+            "kappa": round(qwk(t, q), 3),
+            "truth_fpn": [t.count(2), t.count(1), t.count(0)],
+            "pred_fpn": [q.count(2), q.count(1), q.count(0)],
+        }
+    rng = random.Random(seed)
+    draws = []
+    for _ in range(BOOTSTRAP):
+        sample = [rng.choice(policies) for _ in policies]
+        bt = [ORDINAL[truth[p][c]] for p in sample for c in truth[p]]
+        bp = [ORDINAL[pred[p].get(c, "none")] for p in sample for c in truth[p]]
+        draws.append(qwk(bt, bp))
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return {
+        "criteria": per,
+        "pooled_kappa": round(qwk(pooled_t, pooled_p), 3),
+        "pooled_kappa_ci95": [round(float(lo), 3), round(float(hi), 3)],
+        "pooled_exact": round(float(np.mean(np.array(pooled_t) == np.array(pooled_p))), 3),
+        "judgements": len(pooled_t),
+        "policies": len(policies),
+    }
+
+
+# ---------------------------------------------------------------- weights and tiers
+
+
+def fit_weights(criteria: Sequence[str], levels: Sequence[Mapping[str, str]], scores: Sequence[float], fixed_total: float = 100.0) -> dict[str, float]:
+    """Non-negative weights summing to ``fixed_total`` so that sum(weight x credit) tracks ``scores``.
+
+    Least squares on the readers' own levels and scores, pulled towards equal weights by
+    :data:`WEIGHT_PRIOR`; weights are rounded to halves and the rounding error is given to the
+    largest weight so they sum to ``fixed_total`` exactly.
+    """
+    k = len(criteria)
+    x = np.array([[CREDIT[lv.get(c, "none")] for c in criteria] for lv in levels])
+    y = np.array(scores, dtype=float)
+    prior = fixed_total / k
+    lam = np.sqrt(WEIGHT_PRIOR * len(y))
+    big = 100.0
+    a = np.vstack([x, lam * np.eye(k), big * np.ones((1, k))])
+    b = np.concatenate([y, lam * prior * np.ones(k), [big * fixed_total]])
+    w, _ = nnls(a, b)
+    w = np.round(w * fixed_total / max(w.sum(), 1e-9) * 2) / 2
+    w[np.argmax(w)] += fixed_total - w.sum()
+    return {c: float(v) for c, v in zip(criteria, w, strict=True)}
+
+
+def score_of(levels: Mapping[str, str], weights: Mapping[str, float]) -> float:
+    return round(sum(w * CREDIT[levels.get(c, "none")] for c, w in weights.items()), 1)
+
+
+def fit_tiers(tier_ids: Sequence[str], scores: Sequence[float], tiers: Sequence[str]) -> dict[str, float]:
+    """Min scores per tier (best first; the last is 0) that best reproduce the readers' tiers.
+
+    Each threshold is the midpoint between the highest score of the tier below and the lowest
+    of the tier above, searched jointly over candidate cut points for the fewest misplaced
+    policies (ties: the midpoint)."""
+    order = list(tier_ids)
+    rank = {t: i for i, t in enumerate(order)}
+    pairs = sorted(zip(scores, (rank[t] for t in tiers), strict=True))
+    cuts: dict[str, float] = {order[-1]: 0.0}
+    lower = 0.0
+    for r in range(len(order) - 2, -1, -1):  # from the second lowest tier up
+        best: tuple[int, float] | None = None
+        candidates = sorted({s for s, _ in pairs if s > lower} | {lower + 0.5})
+        for cut in candidates:
+            errors = sum(1 for s, t in pairs if (s >= cut) != (t <= r))
+            if best is None or errors < best[0]:
+                best = (errors, cut)
+        assert best is not None
+        # midpoint between the cut and the highest score below it
+        below = [s for s, _ in pairs if s < best[1]]
+        cut = round((best[1] + max(below)) / 2, 1) if below else best[1]
+        cuts[order[r]] = max(cut, lower + 0.5)
+        lower = cuts[order[r]]
+    return {t: cuts[t] for t in order}
+
+
+def tier_of(score: float, thresholds: Mapping[str, float]) -> str:
+    for tid, cut in thresholds.items():  # best first
+        if score >= cut:
+            return tid
+    return list(thresholds)[-1]
+
+
+def tier_agreement(truth: Sequence[str], pred: Sequence[str], order: Sequence[str]) -> dict:
+    rank = {t: i for i, t in enumerate(order)}
+    diffs = [abs(rank[a] - rank[b]) for a, b in zip(truth, pred, strict=True)]
+    confusion = [[sum(1 for a, b in zip(truth, pred, strict=True) if a == ti and b == tj) for tj in order] for ti in order]
+    return {
+        "exact": round(float(np.mean([d == 0 for d in diffs])), 3),
+        "within_one": round(float(np.mean([d <= 1 for d in diffs])), 3),
+        "confusion": {"rows_truth_cols_pred": list(order), "counts": confusion},
+    }
+
+
+def score_agreement(truth: Sequence[float], pred: Sequence[float]) -> dict:
+    return {
+        "spearman": round(float(spearmanr(pred, truth)[0]), 3),
+        "mean_offset": round(float(np.mean(np.array(pred) - np.array(truth))), 2),
+        "mean_abs_error": round(float(np.mean(np.abs(np.array(pred) - np.array(truth)))), 2),
+    }
+
+
+def folds_by_policy(ids: Sequence[str], k: int = FOLDS, seed: int = 13) -> list[list[str]]:
+    shuffled = sorted(ids)
+    random.Random(seed).shuffle(shuffled)
+    return [shuffled[i::k] for i in range(k)]
+
+
+# ---------------------------------------------------------------- the whole evaluation
+
+
+GradeFn = Callable[[Path], tuple[Grade, str | None]]  # raw file -> (grade, document type)
+
+
+def evaluate_grades(dev: Sequence[DevPolicy], rubric: Rubric, grade_file: GradeFn) -> dict:
+    """Grade every dev policy with ``grade_file`` and compare with the readers (module docstring)."""
+    inv = {v: k for k, v in DEV_CRITERIA.items()}
+    truth = {p.policy_id: dict(p.levels) for p in dev}
+    pred: dict[str, dict[str, str]] = {}
+    scores: dict[str, float] = {}
+    tiers: dict[str, str] = {}
+    doctype_pred: dict[str, str | None] = {}
+    machine_levels: dict[str, dict[str, str]] = {}  # rubric criterion id -> level, incl. policy_exists
+    for p in dev:
+        g, doctype = grade_file(p.path)
+        doctype_pred[p.policy_id] = doctype
+        by_id = {c.criterion_id: c.level.value for c in g.criteria}
+        machine_levels[p.policy_id] = by_id
+        pred[p.policy_id] = {DEV_CRITERIA[c]: lv for c, lv in by_id.items() if c in DEV_CRITERIA}
+        scores[p.policy_id] = g.score if g.score is not None else 0.0
+        tiers[p.policy_id] = g.tier or rubric.lowest_tier.id
+    ids = [p.policy_id for p in dev]
+    order = [t.id for t in rubric.tiers]
+    reader_scores = [p.score for p in dev]
+    out: dict = {
+        "dataset": DEV_DIR,
+        "rubric": f"{rubric.id}@{rubric.version}",
+        "criteria_in_sample": agreement(truth, pred),
+        "scores_in_sample": score_agreement(reader_scores, [scores[i] for i in ids]),
+        "tiers_in_sample": tier_agreement([p.tier for p in dev], [tiers[i] for i in ids], order),
+        "doctype": {
+            "accuracy": round(float(np.mean([doctype_pred[p.policy_id] == p.doctype for p in dev])), 3),
+            "correct": sum(doctype_pred[p.policy_id] == p.doctype for p in dev),
+            "n": len(dev),
+            "errors": {p.policy_id: [p.doctype, doctype_pred[p.policy_id]] for p in dev if doctype_pred[p.policy_id] != p.doctype},
+        },
+    }
+    out["cross_validated"] = _cross_validate(dev, rubric, machine_levels, inv)
+    return out
+
+
+def _reader_levels(p: DevPolicy, inv: Mapping[str, str]) -> dict[str, str]:
+    """The readers' levels keyed by rubric criterion id, with policy_exists from the document type."""
+    levels = {inv[c]: lv for c, lv in p.levels.items() if c in inv}
+    levels["policy_exists"] = {"privacy_policy": "full", "agreement_with_privacy_section": "partial"}.get(p.doctype, "none")
+    return levels
+
+
+def _cross_validate(dev: Sequence[DevPolicy], rubric: Rubric, machine: Mapping[str, Mapping[str, str]], inv: Mapping[str, str]) -> dict:
+    """Weights and tiers fitted on 4/5 of the policies (readers' judgements), applied to the rest."""
+    criteria = [c.id for c in rubric.criteria]
+    order = [t.id for t in rubric.tiers]
+    by_id = {p.policy_id: p for p in dev}
+    cv_scores: dict[str, float] = {}
+    cv_tiers: dict[str, str] = {}
+    for fold in folds_by_policy(list(by_id)):
+        train = [by_id[i] for i in by_id if i not in fold]
+        w = fit_weights(criteria, [_reader_levels(p, inv) for p in train], [p.score for p in train])
+        train_scores = [score_of(_reader_levels(p, inv), w) for p in train]
+        th = fit_tiers(order, train_scores, [p.tier for p in train])
+        for i in fold:
+            cv_scores[i] = score_of(machine[i], w)
+            cv_tiers[i] = tier_of(cv_scores[i], th)
+    ids = sorted(by_id)
+    full_w = fit_weights(criteria, [_reader_levels(by_id[i], inv) for i in ids], [by_id[i].score for i in ids])
+    full_th = fit_tiers(order, [score_of(_reader_levels(by_id[i], inv), full_w) for i in ids], [by_id[i].tier for i in ids])
+    return {
+        "folds": FOLDS,
+        "scores": score_agreement([by_id[i].score for i in ids], [cv_scores[i] for i in ids]),
+        "tiers": tier_agreement([by_id[i].tier for i in ids], [cv_tiers[i] for i in ids], order),
+        "fitted_on_all": {"weights": full_w, "tier_min_scores": full_th},
+    }
+
+
+def with_weights(rubric: Rubric, weights: Mapping[str, float], thresholds: Mapping[str, float]) -> Rubric:
+    """``rubric`` with other weights and tier thresholds (to try a fit before writing it to the file)."""
+    crit = tuple(replace(c, weight=weights.get(c.id, c.weight)) for c in rubric.criteria)
+    tiers = tuple(Tier(id=t.id, name=t.name, min_score=thresholds.get(t.id, t.min_score)) for t in rubric.tiers)
+    return replace(rubric, criteria=crit, tiers=tiers)
+
+
+def format_grade_metrics(m: Mapping) -> str:
+    """The evaluation as text tables."""
+    lines = [f"Grades against careful reading: {m['dataset']} ({m['criteria_in_sample']['policies']} policies), rubric {m['rubric']}", ""]
+    lines.append(f"{'criterion':16s} {'exact':>6s} {'kappa':>6s}  truth f/p/n   machine f/p/n")
+    for c, r in m["criteria_in_sample"]["criteria"].items():
+        lines.append(f"{c:16s} {r['exact']:6.2f} {r['kappa']:6.2f}  {'/'.join(map(str, r['truth_fpn'])):12s} {'/'.join(map(str, r['pred_fpn']))}")
+    a = m["criteria_in_sample"]
+    lines.append(f"{'POOLED':16s} {a['pooled_exact']:6.2f} {a['pooled_kappa']:6.2f}  95% CI {a['pooled_kappa_ci95']} over policies; {a['judgements']} judgements")
+    s, t = m["scores_in_sample"], m["tiers_in_sample"]
+    lines.append("")
+    lines.append(f"in sample (rubric's own weights/tiers): Spearman {s['spearman']}, mean offset {s['mean_offset']:+}, MAE {s['mean_abs_error']}; tier exact {t['exact']}, within one {t['within_one']}")
+    cv = m["cross_validated"]
+    lines.append(
+        f"cross-validated by policy ({cv['folds']} folds; weights and tiers fitted on the other folds): Spearman {cv['scores']['spearman']}, "
+        f"mean offset {cv['scores']['mean_offset']:+}, MAE {cv['scores']['mean_abs_error']}; tier exact {cv['tiers']['exact']}, within one {cv['tiers']['within_one']}"
+    )
+    d = m["doctype"]
+    lines.append(f"document type: {d['correct']} of {d['n']} right" + (f"; errors {d['errors']}" if d["errors"] else ""))
+    if "english" in m:
+        e = m["english"]
+        lines += ["", f"English: {e['dataset']}, {e['policies']} policies"]
+        for c, r in e["criteria"].items():
+            lines.append(f"{c:16s} {r['exact']:6.2f} {r['kappa']:6.2f}  {'/'.join(map(str, r['truth_fpn'])):12s} {'/'.join(map(str, r['pred_fpn']))}")
+        lines.append(f"{'POOLED':16s} {e['pooled_exact']:6.2f} {e['pooled_kappa']:6.2f}  95% CI {e['pooled_kappa_ci95']}; {e['judgements']} judgements")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- running it on the real data
+
+
+def grade_body(body: bytes, rubric: Rubric, classifiers: "Classifiers", content_type: str = "text/html; charset=utf-8") -> Grade:
+    """Read, segment, classify and grade one document exactly as an audit does."""
+    from datetime import UTC, datetime
+
+    from pipeline.grade.classify import label_probabilities
+    from pipeline.grade.grader import grade_policy
+    from pipeline.read.reader import read_policy, segment_policies
+    from pipeline.records import FetchOutcome, FetchResult
+
+    fetch = FetchResult("file:", FetchOutcome.OK, datetime.now(UTC), content_type=content_type, body=body, size=len(body))
+    policy = read_policy(fetch)
+    segments, _err = segment_policies([policy])[0]
+    labels = label_probabilities(classifiers, {0: (policy, segments)}).get(0)
+    return grade_policy(policy, segments, rubric, classifiers, labels)
+
+
+def evaluate_english(shared_data: Path, rubric: Rubric, classifiers: "Classifiers") -> dict:
+    """The same criteria on the 115 OPP-115 policies, against truth derived from the annotators'
+    practice attributes (:mod:`pipeline.train.opp_truth`; criteria it cannot decide are left out)."""
+    from pipeline.serve.corpus import corpus_site
+    from pipeline.train.opp_truth import CRITERIA_DERIVED, load_opp_truth, opp_dir
+
+    truth = load_opp_truth(shared_data)
+    routes, _rows = corpus_site("opp115", opp_dir(shared_data) / "sanitized_policies")
+    pred: dict[str, dict[str, str]] = {}
+    for stem in sorted(truth):
+        route = routes.get(f"/opp115/{stem}.html")
+        if route is None:
+            continue
+        g = grade_body(route.body, rubric, classifiers)
+        pred[stem] = {DEV_CRITERIA[c.criterion_id]: c.level.value for c in g.criteria if c.criterion_id in DEV_CRITERIA}
+    graded = {s: truth[s] for s in pred}
+    out = agreement(graded, pred)
+    out["dataset"] = "opp-115 (criterion truth derived from practice attributes, 2 of 3 annotators)"
+    out["derivation"] = dict(CRITERIA_DERIVED)
+    return out
+
+
+def run_grade_evaluation(shared_data: Path, rubric_path: Path, models_dir: Path, out: Path | None = None) -> dict:
+    """Evaluate ``rubric_path`` on the Chinese dev set and the English OPP-115 truth; write the JSON."""
+    import json
+
+    from pipeline.grade.classify import Classifiers, load_classifier
+    from pipeline.grade.rubric import load_rubric
+
+    rubric = load_rubric(rubric_path)
+    by_lang = {}
+    for lang in ("zh", "en"):
+        try:
+            by_lang[lang] = load_classifier(lang, models_dir=models_dir)
+        except Exception:  # noqa: BLE001 - rules only when a model is missing (recorded below)
+            pass
+    classifiers = Classifiers(by_lang)
+
+    def grade_file(path: Path) -> tuple[Grade, str | None]:
+        g = grade_body(path.read_bytes(), rubric, classifiers)
+        return g, g.doctype
+
+    metrics = evaluate_grades(load_dev_set(shared_data), rubric, grade_file)
+    metrics["model_version"] = classifiers.version
+    metrics["english"] = evaluate_english(shared_data, rubric, classifiers)
+    dest = out or models_dir / "grades_metrics.json"
+    tmp = dest.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(metrics, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(dest)
+    return metrics
