@@ -40,7 +40,7 @@ def main() -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from pipeline.store import db as store
+    from pipeline.store import db, queries
     from pipeline.serve.corpus import corpus_site, write_targets_csv
     from pipeline.serve.localserver import serve
     from pipeline.grade.rubric import load_rubric
@@ -72,10 +72,10 @@ def main() -> int:
         wall = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # largest grading worker
-    engine = store.make_engine(settings.db_url)
-    with store.session_scope(engine) as s:
-        rep = store.load_report(s, label, with_text=False)
-        run = store.get_run(s, label)
+    engine = db.make_engine(settings.db_url)
+    with db.session_scope(engine) as s:
+        rep = queries.load_report(s, label, with_text=False)
+        run = queries.get_run(s, label)
     rubric = load_rubric(settings.rubric)
     status = Counter(str(r.status) for r in rep.services)
     tiers = Counter(r.tier for r in rep.services if r.tier)
@@ -97,8 +97,8 @@ def main() -> int:
     if args.report:
         from pipeline.report.site import render_report
 
-        with store.session_scope(engine) as s:
-            print("report:", render_report(store.load_report(s, label), rubric, args.report, settings.archive_dir))
+        with db.session_scope(engine) as s:
+            print("report:", render_report(queries.load_report(s, label), rubric, args.report, settings.archive_dir))
     return 0
 
 

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.store import db as store
+from pipeline.store import db, queries
 from pipeline.grade.classify import load_classifiers
 from pipeline.run.audit import run_audit
 from pipeline.report.compare import (
@@ -112,11 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     chosen = run_years(settings)
     audit_s = time.perf_counter() - start
-    engine = store.make_engine(settings.db_url)
+    engine = db.make_engine(settings.db_url)
     rubric = load_rubric(settings.rubric)
     classifiers = load_classifiers(settings)
-    with store.session_scope(engine) as session:
-        for run in store.list_runs(session):
+    with db.session_scope(engine) as session:
+        for run in queries.list_runs(session):
             t = run.timings or {}
             print(
                 f"audit {run.label} (as of {DATES[run.label]}): {run.n_assessed} assessed, {run.n_no_policy} no policy, "

@@ -75,7 +75,7 @@ def _run_flow(
 ) -> dict[str, Any]:
     if not use_prefect:
         from pipeline.run.audit import run_audit
-        from pipeline.store.db import run_summary
+        from pipeline.store.queries import run_summary
 
         return run_summary(run_audit(targets, label, Settings(**overrides), refresh=refresh, shard=shard))
     _configure_prefect()

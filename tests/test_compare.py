@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from pipeline.store import db as store
+from pipeline.errors import StoreError
+from pipeline.store import db, queries, save
 from pipeline.report.compare import (
     CompareError,
     bump_chart_from_ranks,
@@ -112,20 +113,20 @@ def save_audit(engine: Engine, label: str, services: dict[str, str | None], rub:
     texts = {sid: t for sid, t in services.items() if t is not None}
     policies = {sid: extract_text(t) for sid, t in texts.items()}
     segments = dict(zip(policies, segment_many(list(policies.values())), strict=True))
-    with store.session_scope(engine) as session:
-        store.upsert_services(session, targets)
-        run = store.start_run(session, label, rub.id, rub.version, rubric_fingerprint(rub), None, len(targets), "test")
-        previous = store.previous_snapshots(session, run.id, list(services))  # type: ignore[arg-type]
+    with db.session_scope(engine) as session:
+        save.upsert_services(session, targets)
+        run = save.start_run(session, label, rub.id, rub.version, rubric_fingerprint(rub), None, len(targets), "test")
+        previous = queries.previous_snapshots(session, run.id, list(services))  # type: ignore[arg-type]
         for t in targets:
             if t.id in texts:
                 fetch = _fetch(t.id, texts[t.id].encode())
                 g = grade(policies[t.id], segments[t.id], rub)
-                store.save_result(session, run.id, t, fetch, g, policies[t.id], segments[t.id], previous.get(t.id))  # type: ignore[arg-type]
+                save.save_result(session, run.id, t, fetch, g, policies[t.id], segments[t.id], previous.get(t.id))  # type: ignore[arg-type]
             else:
                 fetch = _fetch(t.id, None, FetchOutcome.NO_POLICY_FOUND)
                 g = grade_missing(rub, FetchOutcome.NO_POLICY_FOUND, "HTTP 404")
-                store.save_result(session, run.id, t, fetch, g, previous_sha256=previous.get(t.id))  # type: ignore[arg-type]
-        store.finish_run(session, run.id, {})  # type: ignore[arg-type]
+                save.save_result(session, run.id, t, fetch, g, previous_sha256=previous.get(t.id))  # type: ignore[arg-type]
+        save.finish_run(session, run.id, {})  # type: ignore[arg-type]
 
 
 Y1 = {"tinkerbox": VAGUE, "brightpath": STEADY, "quillcraft": LEAVER, "newleaf": None}
@@ -134,7 +135,7 @@ Y2 = {"tinkerbox": THOROUGH, "brightpath": STEADY, "quillcraft": None, "newleaf"
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    eng = store.make_engine(f"sqlite:///{tmp_path_factory.mktemp('compare') / 'audit.db'}")
+    eng = db.make_engine(f"sqlite:///{tmp_path_factory.mktemp('compare') / 'audit.db'}")
     rub = rubric()
     save_audit(eng, "y1", Y1, rub)
     save_audit(eng, "y2", Y2, rub)
@@ -150,7 +151,7 @@ def by_id(cmp: object) -> dict:
 
 
 def test_gained_criteria_quote_text_that_is_only_in_the_newer_policy(engine: Engine) -> None:
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         cmp = compare_audits(s, "y1", "y2")
     tb = by_id(cmp)["tinkerbox"]
     gained = {c.criterion_id: c for c in tb.gained}
@@ -166,7 +167,7 @@ def test_gained_criteria_quote_text_that_is_only_in_the_newer_policy(engine: Eng
 
 
 def test_identical_text_gives_no_content_change_and_no_criteria_change(engine: Engine) -> None:
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         cmp = compare_audits(s, "y1", "y2")
     bp = by_id(cmp)["brightpath"]
     assert bp.content_changed is False and bp.sha256_a == bp.sha256_b == hashlib.sha256(STEADY.encode()).hexdigest()
@@ -175,7 +176,7 @@ def test_identical_text_gives_no_content_change_and_no_criteria_change(engine: E
 
 
 def test_policy_appeared_and_disappeared_follow_status(engine: Engine) -> None:
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         cmp = compare_audits(s, "y1", "y2")
     svc = by_id(cmp)
     assert svc["newleaf"].policy == "appeared" and svc["newleaf"].status_a == GradeStatus.NO_POLICY
@@ -187,10 +188,10 @@ def test_policy_appeared_and_disappeared_follow_status(engine: Engine) -> None:
 
 
 def test_rank_changes_match_ranks_and_rose_fell_lists(engine: Engine) -> None:
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         cmp = compare_audits(s, "y1", "y2")
-        a = {r.target.id: r.rank for r in store.load_report(s, "y1", with_text=False).services}
-        b = {r.target.id: r.rank for r in store.load_report(s, "y2", with_text=False).services}
+        a = {r.target.id: r.rank for r in queries.load_report(s, "y1", with_text=False).services}
+        b = {r.target.id: r.rank for r in queries.load_report(s, "y2", with_text=False).services}
     for ch in cmp.services:
         assert (ch.rank_a, ch.rank_b) == (a[ch.service_id], b[ch.service_id])
         assert ch.rank_change == a[ch.service_id] - b[ch.service_id]
@@ -205,7 +206,7 @@ def test_rank_changes_match_ranks_and_rose_fell_lists(engine: Engine) -> None:
 
 def test_regrade_with_the_same_rubric_reproduces_stored_scores(engine: Engine) -> None:
     rub = rubric()
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         cmp = compare_audits(s, "y1", "y2", rubric=rub, regrade=True)
     assert cmp.regrade_rubric == (rub.id, rub.version) and cmp.regrade_method == "rules only"
     for ch in cmp.services:
@@ -218,9 +219,9 @@ def test_regrade_with_a_changed_rubric_shows_both_numbers_and_versions(engine: E
     rub = rubric()
     dropped = "third_party_sharing"
     v2 = replace(rub, version="1.1.0-test", criteria=tuple(c for c in rub.criteria if c.id != dropped))
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         cmp = compare_audits(s, "y1", "y2", rubric=v2, regrade=True)
-        stored = {r.target.id: r for r in store.load_report(s, "y1", with_text=False).services}
+        stored = {r.target.id: r for r in queries.load_report(s, "y1", with_text=False).services}
     assert cmp.regrade_rubric == (rub.id, "1.1.0-test")
     tb = by_id(cmp)["tinkerbox"]
     expected = round(sum(c.points for c in stored["tinkerbox"].criteria if c.criterion_id != dropped), 1)
@@ -234,17 +235,17 @@ def test_regrade_with_a_changed_rubric_shows_both_numbers_and_versions(engine: E
 
 
 def test_compare_refuses_same_label_and_regrade_without_rubric(engine: Engine) -> None:
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         with pytest.raises(CompareError, match="two different audits"):
             compare_audits(s, "y1", "y1")
         with pytest.raises(CompareError, match="rubric"):
             compare_audits(s, "y1", "y2", regrade=True)
-        with pytest.raises(store.StoreError, match="no audit labelled 'y9'"):
+        with pytest.raises(StoreError, match="no audit labelled 'y9'"):
             compare_audits(s, "y1", "y9")
 
 
 def test_format_comparison_table_has_a_header_and_one_row_per_service(engine: Engine) -> None:
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         rows = format_comparison_table(compare_audits(s, "y1", "y2"))
     assert rows[0][:3] == ["service", "rank A", "rank B"]
     assert sorted(r[0] for r in rows[1:]) == sorted(Y1)
@@ -297,7 +298,7 @@ def test_bump_chart_escapes_names_and_joins_ranked_audits_only() -> None:
 
 
 def test_bump_chart_svg_reads_ranks_from_the_store(engine: Engine) -> None:
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         svg = bump_chart_svg(s, ["y1", "y2"])
         with pytest.raises(CompareError):
             bump_chart_svg(s, ["y1"])
@@ -309,7 +310,7 @@ def page(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Path:
     rub = rubric()
     save_audit(engine, "h1", {"tinkerbox": VAGUE, "bad": HOSTILE}, rub, names={"bad": HOSTILE_NAME})
     save_audit(engine, "h2", {"tinkerbox": THOROUGH, "bad": HOSTILE_V2}, rub, names={"bad": HOSTILE_NAME})
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         cmp = compare_audits(s, "h1", "h2", rubric=rub, regrade=True)
         bump = bump_chart_svg(s, ["y1", "h1", "h2"])
     # the Markdown reader drops tags; put the raw hostile texts back so the templates must escape them

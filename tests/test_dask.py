@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.store import db as store
+from pipeline.store import db, queries
 from pipeline.demo import demo_server, write_targets
 from pipeline.settings import Settings
 
@@ -26,9 +26,9 @@ def test_flow_on_a_local_dask_cluster_grades_like_the_local_run(tmp_path: Path, 
         local = audit(str(targets), "local", overrides)
     assert summary["status"] == "completed"
     assert (summary["n_assessed"], summary["n_no_policy"], summary["n_not_assessed"]) == (7, 1, 1)
-    engine = store.make_engine(Settings(**overrides).db_url)
-    with store.session_scope(engine) as s:
-        a = {r.target.id: (r.status, r.score, r.tier) for r in store.load_report(s, "dask").services}
-        b = {r.target.id: (r.status, r.score, r.tier) for r in store.load_report(s, "local").services}
+    engine = db.make_engine(Settings(**overrides).db_url)
+    with db.session_scope(engine) as s:
+        a = {r.target.id: (r.status, r.score, r.tier) for r in queries.load_report(s, "dask").services}
+        b = {r.target.id: (r.status, r.score, r.tier) for r in queries.load_report(s, "local").services}
     assert a == b and len(a) == 9
     assert local["n_reused"] == 7  # the second audit reused the unchanged content graded on the cluster

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
-from pipeline.store import db as store
+from pipeline.store import db, queries
 from pipeline.report.exports import CSV_COLUMNS, ExportError, datasette_metadata, export_audit
 from pipeline.report.review import set_override
 
@@ -32,21 +32,21 @@ FORMULA = "=HYPERLINK(\"http://evil.example\")"
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    eng = store.make_engine(f"sqlite:///{tmp_path_factory.mktemp('exports') / 'audit.db'}")
+    eng = db.make_engine(f"sqlite:///{tmp_path_factory.mktemp('exports') / 'audit.db'}")
     C.save_audit(eng, "y1", C.Y1, C.rubric(), names={"quillcraft": FORMULA})
-    with store.session_scope(eng) as s:
+    with db.session_scope(eng) as s:
         set_override(s, "y1", "brightpath", "retention_period", "partial", "orders only", "lin")
     yield eng
     eng.dispose()
 
 
 def _report(engine: Engine) -> dict:
-    with store.session_scope(engine) as s:
-        return {r.target.id: r for r in store.load_report(s, "y1").services}
+    with db.session_scope(engine) as s:
+        return {r.target.id: r for r in queries.load_report(s, "y1").services}
 
 
 def test_csv_has_one_row_per_criterion_with_evidence_and_review(engine: Engine, tmp_path: Path) -> None:
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         result = export_audit(s, "y1", "csv", tmp_path / "y1.csv")
     raw = result.path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM for spreadsheet programs
@@ -71,7 +71,7 @@ def test_csv_has_one_row_per_criterion_with_evidence_and_review(engine: Engine, 
 
 
 def test_csv_without_reviews_is_the_machine_result(engine: Engine, tmp_path: Path) -> None:
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         export_audit(s, "y1", "csv", tmp_path / "m.csv", reviewed=False)
     rows = list(csv.DictReader((tmp_path / "m.csv").open(encoding="utf-8-sig")))
     ret = next(r for r in rows if r["service_id"] == "brightpath" and r["criterion_id"] == "retention_period")
@@ -79,7 +79,7 @@ def test_csv_without_reviews_is_the_machine_result(engine: Engine, tmp_path: Pat
 
 
 def test_json_nests_services_criteria_and_evidence(engine: Engine, tmp_path: Path) -> None:
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         result = export_audit(s, "y1", "json", tmp_path / "y1.json")
     data = json.loads(result.path.read_text(encoding="utf-8"))
     assert data["audit"]["label"] == "y1" and data["audit"]["reviewed"] is True
@@ -97,7 +97,7 @@ def test_json_nests_services_criteria_and_evidence(engine: Engine, tmp_path: Pat
 
 def test_markdown_needs_the_audits_rubric(engine: Engine, tmp_path: Path) -> None:
     rub = C.rubric()
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         with pytest.raises(ExportError, match="needs the rubric"):
             export_audit(s, "y1", "md", tmp_path / "y1.md")
         with pytest.raises(ExportError, match="unknown export format 'xlsx'"):

@@ -9,7 +9,7 @@ from selectolax.lexbor import LexborHTMLParser
 from sqlalchemy import func
 from sqlmodel import select
 
-from pipeline.store import db as store
+from pipeline.store import db, queries, tables
 from pipeline.demo import EXPECTED_NO_POLICY, EXPECTED_NOT_ASSESSED, EXPECTED_ORDER_EN, EXPECTED_ORDER_ZH, demo_server, write_targets
 from pipeline.records import GradeStatus
 from pipeline.grade.rubric import load_rubric
@@ -21,10 +21,10 @@ def _overrides(tmp_path: Path) -> dict:
 
 
 def _check_demo_results(settings: Settings) -> None:
-    engine = store.make_engine(settings.db_url)
+    engine = db.make_engine(settings.db_url)
     rubric = load_rubric(settings.rubric)
-    with store.session_scope(engine) as s:
-        report = store.load_report(s, "demo")
+    with db.session_scope(engine) as s:
+        report = queries.load_report(s, "demo")
     engine.dispose()
     by_id = {r.target.id: r for r in report.services}
     assert len(by_id) == 9
@@ -63,15 +63,15 @@ def test_audit_flow_ranks_demo_services_as_constructed(tmp_path: Path, prefect_h
         # running the same audit again resumes: nothing is redone, nothing duplicated
         again = audit(str(targets), "demo", _overrides(tmp_path))
         assert again["n_assessed"] == 7
-        engine = store.make_engine(Settings(**_overrides(tmp_path)).db_url)
-        with store.session_scope(engine) as s:
-            for table in (store.Snapshot, store.Score):
+        engine = db.make_engine(Settings(**_overrides(tmp_path)).db_url)
+        with db.session_scope(engine) as s:
+            for table in (tables.Snapshot, tables.Score):
                 assert s.exec(select(func.count()).select_from(table)).one() == 9
         # --refresh redoes everything, still without duplicates
         audit(str(targets), "demo", _overrides(tmp_path), refresh=True)
-        with store.session_scope(engine) as s:
-            assert s.exec(select(func.count()).select_from(store.Score)).one() == 9
-            assert s.exec(select(func.count()).select_from(store.Document)).one() == 7
+        with db.session_scope(engine) as s:
+            assert s.exec(select(func.count()).select_from(tables.Score)).one() == 9
+            assert s.exec(select(func.count()).select_from(tables.Document)).one() == 7
         engine.dispose()
 
 

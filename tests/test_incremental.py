@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from pipeline.store import db as store
+from pipeline.store import db, queries, tables
 from pipeline.run.audit import run_audit
 from pipeline.serve.localserver import RequestLog, Route, serve
 from pipeline.settings import Settings
@@ -70,19 +70,19 @@ def test_reaudit_reuses_unchanged_grades_flags_changes_and_sends_validators(tmp_
     assert first.n_reused == 0 and second.n_reused == 2  # "same" and the 304 one; "moving" changed
     etag_requests = [h for _m, p, h in log.entries if p == "/etag"]
     assert etag_requests[-1].get("If-None-Match") == '"v1"'
-    engine = store.make_engine(settings.db_url)
-    with store.session_scope(engine) as s:
-        run = store.get_run(s, "2026")
-        snaps = {x.service_id: x for x in s.exec(select(store.Snapshot).where(store.Snapshot.run_id == run.id))}
-        scores = {x.service_id: x for x in s.exec(select(store.Score).where(store.Score.run_id == run.id))}
+    engine = db.make_engine(settings.db_url)
+    with db.session_scope(engine) as s:
+        run = queries.get_run(s, "2026")
+        snaps = {x.service_id: x for x in s.exec(select(tables.Snapshot).where(tables.Snapshot.run_id == run.id))}
+        scores = {x.service_id: x for x in s.exec(select(tables.Score).where(tables.Score.run_id == run.id))}
     assert snaps["etag"].not_modified and snaps["etag"].changed is False
     assert snaps["same"].changed is False and not snaps["same"].not_modified
     assert snaps["moving"].changed is True and snaps["moving"].previous_sha256 != snaps["moving"].sha256
     assert scores["same"].reused_from_run == first.id and scores["moving"].reused_from_run is None
     # a reused grade's criteria (copied inside the database) are the earlier ones, evidence and order included
-    with store.session_scope(engine) as s:
-        before = {r.target.id: r for r in store.load_report(s, "2025", with_text=False).services}
-        after = {r.target.id: r for r in store.load_report(s, "2026", with_text=False).services}
+    with db.session_scope(engine) as s:
+        before = {r.target.id: r for r in queries.load_report(s, "2025", with_text=False).services}
+        after = {r.target.id: r for r in queries.load_report(s, "2026", with_text=False).services}
     for sid in ("same", "etag"):
         assert (after[sid].score, after[sid].tier, after[sid].criteria) == (before[sid].score, before[sid].tier, before[sid].criteria)
         assert len(after[sid].criteria) > 5 and any(c.evidence for c in after[sid].criteria)
@@ -123,14 +123,14 @@ def test_a_batch_with_few_policies_to_grade_is_graded_in_process_with_the_same_r
         ))
     started, criteria = {}, {}
     for label, n in (("few", INLINE_MAX), ("many", INLINE_MAX + 2)):
-        engine = store.make_engine(f"sqlite:///{tmp_path / label}.db")
+        engine = db.make_engine(f"sqlite:///{tmp_path / label}.db")
         plan = plan_audit(engine, [t for t, _ in fetched], label, rubric, Classifiers())
         with GradingPool(settings) as pool:
             counts = process_batch(engine, plan.run_id, fetched[:n], rubric, Classifiers(), None, pool)
             started[label] = pool.started
         assert counts.get("assessed") == n
-        with store.session_scope(engine) as s:
-            criteria[label] = {r.target.id: r.criteria for r in store.load_report(s, label, with_text=False).services}
+        with db.session_scope(engine) as s:
+            criteria[label] = {r.target.id: r.criteria for r in queries.load_report(s, label, with_text=False).services}
         engine.dispose()
     assert started == {"few": False, "many": True}
     assert all(criteria["few"][sid] == criteria["many"][sid] for sid in criteria["few"])

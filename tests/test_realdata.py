@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.store import db as store
+from pipeline.store import db, queries
 from pipeline.run.audit import run_audit
 from pipeline.serve.corpus import corpus_site, write_targets_csv
 from pipeline.serve.localserver import serve
@@ -31,9 +31,9 @@ def test_real_policies_all_get_a_grade_or_a_reason_with_exact_quotes(
     with serve(routes) as base:
         run = run_audit(write_targets_csv(rows, base, tmp_path / "targets.csv"), kind, settings)
     assert run.status == "completed" and run.n_targets == limit
-    engine = store.make_engine(settings.db_url)
-    with store.session_scope(engine) as s:
-        report = store.load_report(s, kind)
+    engine = db.make_engine(settings.db_url)
+    with db.session_scope(engine) as s:
+        report = queries.load_report(s, kind)
     assert len(report.services) == limit
     assessed = [r for r in report.services if r.status == GradeStatus.ASSESSED]
     # real policies of this corpus are policies: nearly all must be graded, not set aside

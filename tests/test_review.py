@@ -12,7 +12,9 @@ from types import ModuleType
 import pytest
 from sqlalchemy.engine import Engine
 
-from pipeline.store import db as store
+from pipeline.errors import StoreError
+from sqlmodel import select
+from pipeline.store import db, queries, tables
 from pipeline.serve.localserver import Route, serve
 from pipeline.records import CriterionResult, GradeStatus, Level
 from pipeline.report.site import render_report
@@ -44,15 +46,15 @@ C = _load("test_compare")  # the two hand-written audits y1, y2
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = store.make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    eng = db.make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
     C.save_audit(eng, "y1", C.Y1, C.rubric())
     yield eng
     eng.dispose()
 
 
 def _machine(engine: Engine, sid: str, cid: str) -> CriterionResult:
-    with store.session_scope(engine) as s:
-        svc = next(r for r in store.load_report(s, "y1", with_text=False).services if r.target.id == sid)
+    with db.session_scope(engine) as s:
+        svc = next(r for r in queries.load_report(s, "y1", with_text=False).services if r.target.id == sid)
     return next(c for c in svc.criteria if c.criterion_id == cid)
 
 
@@ -86,21 +88,21 @@ def test_effective_score_applies_overrides_like_the_grader() -> None:
 def test_set_override_refuses_bad_input_with_a_clear_message(
     engine: Engine, service: str, criterion: str, level: str, note: str, error: type[Exception], message: str
 ) -> None:
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         with pytest.raises(error, match=message):
             set_override(s, "y1", service, criterion, level, note, "lin")
         assert overrides_for(s, "y1") == {}
 
 
 def test_set_override_on_unknown_audit_names_the_known_ones(engine: Engine) -> None:
-    with store.session_scope(engine) as s, pytest.raises(store.StoreError, match=r"no audit labelled '2030'.*y1"):
+    with db.session_scope(engine) as s, pytest.raises(StoreError, match=r"no audit labelled '2030'.*y1"):
         set_override(s, "2030", "tinkerbox", "retention_period", "full", "why")
 
 
 def test_override_replaces_an_earlier_one_and_keeps_the_machine_result(engine: Engine) -> None:
     machine = _machine(engine, "brightpath", "retention_period")
     assert machine.level == Level.FULL
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         set_override(s, "y1", "brightpath", "retention_period", "none", "first look", "lin")
         row = set_override(s, "y1", "brightpath", "retention_period", "partial", "only order records have a period", "wei")
         reviews = overrides_for(s, "y1")
@@ -113,15 +115,15 @@ def test_override_replaces_an_earlier_one_and_keeps_the_machine_result(engine: E
 
 def test_apply_overrides_recomputes_score_tier_and_rank(engine: Engine) -> None:
     rub = C.rubric()
-    with store.session_scope(engine) as s:
-        before = {r.target.id: r for r in store.load_report(s, "y1", with_text=False).services}
+    with db.session_scope(engine) as s:
+        before = {r.target.id: r for r in queries.load_report(s, "y1", with_text=False).services}
         weights = {c.id: c.weight for c in rub.criteria}
         # push the lowest-ranked assessed service above the others
         low = max((r for r in before.values() if r.status == GradeStatus.ASSESSED), key=lambda r: r.rank)
         for c in low.criteria:
             if c.level != Level.FULL:
                 set_override(s, "y1", low.target.id, c.criterion_id, "full", "checked by hand", "lin")
-        after = apply_overrides(store.load_report(s, "y1", with_text=False), overrides_for(s, "y1"), rub)
+        after = apply_overrides(queries.load_report(s, "y1", with_text=False), overrides_for(s, "y1"), rub)
     top = after.services[0]
     assert top.target.id == low.target.id and top.rank == 1
     assert top.score == round(sum(weights.values()), 1) == 100.0 and top.tier == rub.tiers[0].id
@@ -132,9 +134,9 @@ def test_apply_overrides_recomputes_score_tier_and_rank(engine: Engine) -> None:
 
 def test_report_shows_machine_result_override_reviewer_and_note(engine: Engine, tmp_path: Path) -> None:
     rub = C.rubric()
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         set_override(s, "y1", "brightpath", "retention_period", "partial", "the <b>six-year</b> rule covers orders only", "Lin <Wei>")
-        report = store.load_report(s, "y1")
+        report = queries.load_report(s, "y1")
         reviews = overrides_for(s, "y1")
     index = render_report(report, rub, tmp_path / "site", overrides=reviews, nav_links=[("../cmp/compare.html", "y0 → y1")])
     page = (tmp_path / "site" / "services" / "brightpath.html").read_text(encoding="utf-8")
@@ -151,8 +153,8 @@ def test_report_shows_machine_result_override_reviewer_and_note(engine: Engine, 
 
 def test_report_without_overrides_is_unchanged(engine: Engine, tmp_path: Path) -> None:
     rub = C.rubric()
-    with store.session_scope(engine) as s:
-        report = store.load_report(s, "y1")
+    with db.session_scope(engine) as s:
+        report = queries.load_report(s, "y1")
     render_report(report, rub, tmp_path / "a")
     render_report(report, rub, tmp_path / "b", overrides={})
     for name in ("index.html", "services/brightpath.html", "scores.csv"):
@@ -179,16 +181,16 @@ def test_overrides_survive_rerunning_the_same_audit_label(tmp_path: Path) -> Non
             encoding="utf-8",
         )
         run_audit(targets, "2026", settings)
-        engine = store.make_engine(settings.db_url)
-        with store.session_scope(engine) as s:
+        engine = db.make_engine(settings.db_url)
+        with db.session_scope(engine) as s:
             set_override(s, "2026", "brightpath", "retention_period", "partial", "orders only", "lin")
             first = overrides_for(s, "2026")[("brightpath", "retention_period")]
         run_audit(targets, "2026", settings)  # resume: nothing redone
         run_audit(targets, "2026", settings, refresh=True)  # everything fetched and graded again
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         reviews = overrides_for(s, "2026")
-        report = store.load_report(s, "2026", with_text=False)
-        assert len(s.exec(store.select(store.Override)).all()) == 1
+        report = queries.load_report(s, "2026", with_text=False)
+        assert len(s.exec(select(tables.Override)).all()) == 1
     engine.dispose()
     again = reviews[("brightpath", "retention_period")]
     assert (again.level, again.note, again.reviewer, again.created_at) == (first.level, first.note, first.reviewer, first.created_at)

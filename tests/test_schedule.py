@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from pipeline.store import db as store
+from pipeline.store import db, queries, tables
 from pipeline.demo import demo_server, write_targets
 from pipeline.run.flows import scheduled_label
 from pipeline.settings import Settings
@@ -84,9 +84,9 @@ def test_schedule_fires_twice_with_distinct_labels(tmp_path: Path) -> None:
             def completed_runs() -> list[str]:
                 if not (data_dir / "audit.db").exists():
                     return []
-                engine = store.make_engine(db_url)
-                with store.session_scope(engine) as s:
-                    rows = s.exec(select(store.AuditRun).where(store.AuditRun.status == "completed")).all()
+                engine = db.make_engine(db_url)
+                with db.session_scope(engine) as s:
+                    rows = s.exec(select(tables.AuditRun).where(tables.AuditRun.status == "completed")).all()
                 engine.dispose()
                 return [r.label for r in rows]
 
@@ -94,10 +94,10 @@ def test_schedule_fires_twice_with_distinct_labels(tmp_path: Path) -> None:
         labels = completed_runs()
         assert len(set(labels)) == len(labels) >= 2
         assert all(lbl.startswith("test-") for lbl in labels)
-        engine = store.make_engine(db_url)
-        with store.session_scope(engine) as s:
+        engine = db.make_engine(db_url)
+        with db.session_scope(engine) as s:
             for lbl in labels[:2]:
-                run = store.get_run(s, lbl)
+                run = queries.get_run(s, lbl)
                 assert (run.n_targets, run.n_assessed, run.n_no_policy, run.n_not_assessed) == (9, 7, 1, 1)
         engine.dispose()
     finally:

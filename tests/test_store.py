@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from pipeline.store import db as store
+from pipeline.store import db, queries, save, tables
 from pipeline.errors import StoreError
 from pipeline.records import (
     CriterionResult,
@@ -44,48 +44,48 @@ def _grade(score: float | None, status: GradeStatus = GradeStatus.ASSESSED) -> G
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'a.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    eng = store.make_engine(url)
+    eng = db.make_engine(url)
     yield eng
     eng.dispose()
 
 
 def _run(engine, label: str = "2026") -> int:
-    with store.session_scope(engine) as s:
-        store.upsert_services(s, [_target(x) for x in "abcd"])
-        return store.start_run(s, label, "transparency", "1.0.0", "sha", None, 4, "t.csv").id  # type: ignore[return-value]
+    with db.session_scope(engine) as s:
+        save.upsert_services(s, [_target(x) for x in "abcd"])
+        return save.start_run(s, label, "transparency", "1.0.0", "sha", None, 4, "t.csv").id  # type: ignore[return-value]
 
 
 def test_saving_a_service_twice_keeps_one_row_per_table(engine) -> None:
     run_id = _run(engine)
     policy = PolicyText(text=TEXT, language="en")
     segs = [Segment(0, 0, 30, TEXT[:30]), Segment(1, 31, len(TEXT), TEXT[31:])]
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         for _ in range(2):
-            store.save_result(s, run_id, _target("a"), _fetch("ab" * 32), _grade(40.0), policy, segs)
-        for table in (store.Snapshot, store.Score, store.CriterionRow, store.Document):
+            save.save_result(s, run_id, _target("a"), _fetch("ab" * 32), _grade(40.0), policy, segs)
+        for table in (tables.Snapshot, tables.Score, tables.CriterionRow, tables.Document):
             assert s.exec(select(func.count()).select_from(table)).one() == 1, table.__name__
-        assert s.exec(select(func.count()).select_from(store.SegmentRow)).one() == 2
-        assert store.completed_service_ids(s, run_id) == {"a"}
+        assert s.exec(select(func.count()).select_from(tables.SegmentRow)).one() == 2
+        assert queries.completed_service_ids(s, run_id) == {"a"}
 
 
 def test_reopening_a_label_resumes_the_same_run(engine) -> None:
     first = _run(engine)
     assert _run(engine) == first
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         with pytest.raises(StoreError, match="use a new label"):
-            store.start_run(s, "2026", "transparency", "2.0.0", "sha", None, 4, "t.csv")
+            save.start_run(s, "2026", "transparency", "2.0.0", "sha", None, 4, "t.csv")
 
 
 def test_report_ranks_ties_together_and_lists_ungraded_last(engine) -> None:
     run_id = _run(engine)
-    with store.session_scope(engine) as s:
-        store.save_result(s, run_id, _target("a"), _fetch("aa" * 32), _grade(50.0))
-        store.save_result(s, run_id, _target("b"), _fetch("bb" * 32), _grade(70.0))
-        store.save_result(s, run_id, _target("c"), _fetch("cc" * 32), _grade(50.0))
-        store.save_result(s, run_id, _target("d"), _fetch(None, FetchOutcome.TIMEOUT), _grade(None, GradeStatus.NOT_ASSESSED))
-        store.finish_run(s, run_id, {"fetch": 1.0, "wall": 2.0})
-        report = store.load_report(s, "2026")
-        run = store.get_run(s, "2026")
+    with db.session_scope(engine) as s:
+        save.save_result(s, run_id, _target("a"), _fetch("aa" * 32), _grade(50.0))
+        save.save_result(s, run_id, _target("b"), _fetch("bb" * 32), _grade(70.0))
+        save.save_result(s, run_id, _target("c"), _fetch("cc" * 32), _grade(50.0))
+        save.save_result(s, run_id, _target("d"), _fetch(None, FetchOutcome.TIMEOUT), _grade(None, GradeStatus.NOT_ASSESSED))
+        save.finish_run(s, run_id, {"fetch": 1.0, "wall": 2.0})
+        report = queries.load_report(s, "2026")
+        run = queries.get_run(s, "2026")
     assert [(x.target.id, x.rank) for x in report.services] == [("b", 1), ("a", 2), ("c", 2), ("d", None)]
     assert (run.n_assessed, run.n_not_assessed, run.status) == (3, 1, "completed")
     a = report.services[1]
@@ -95,13 +95,13 @@ def test_report_ranks_ties_together_and_lists_ungraded_last(engine) -> None:
 
 def test_unknown_label_lists_known_ones(engine) -> None:
     _run(engine, "2025")
-    with store.session_scope(engine) as s, pytest.raises(StoreError, match="audits: 2025"):
-        store.get_run(s, "2031")
+    with db.session_scope(engine) as s, pytest.raises(StoreError, match="audits: 2025"):
+        queries.get_run(s, "2031")
 
 
 def test_unreachable_database_gives_a_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot use the database"):
-        store.make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", retries=2, retry_delay=0.01)
+        db.make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", retries=2, retry_delay=0.01)
 
 
 def test_migrations_match_the_table_models(engine) -> None:
@@ -119,7 +119,7 @@ def test_two_workers_migrating_at_once_do_not_collide(pg_url: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(4) as pool:
-        engines = list(pool.map(lambda _: store.make_engine(pg_url), range(4)))
+        engines = list(pool.map(lambda _: db.make_engine(pg_url), range(4)))
     for e in engines:
         e.dispose()
 
@@ -130,7 +130,7 @@ def test_upgrading_a_database_with_data_keeps_it(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = create_engine(url)
-    store.migrate(old, "0001")
+    db.migrate(old, "0001")
     with old.begin() as c:
         c.execute(text("INSERT INTO services (id, name, kind, sector, region, updated_at) VALUES ('a', 'A', 'site', '', '', '2025-01-01')"))
         c.execute(text(
@@ -143,18 +143,18 @@ def test_upgrading_a_database_with_data_keeps_it(tmp_path: Path) -> None:
             "VALUES (1, 'a', 'https://a.example/p', '2025-01-01', 10, 'ok', 0.1, '[]')"
         ))
     old.dispose()
-    engine = store.make_engine(url)
-    with store.session_scope(engine) as s:
-        [snap] = s.exec(select(store.Snapshot)).all()
+    engine = db.make_engine(url)
+    with db.session_scope(engine) as s:
+        [snap] = s.exec(select(tables.Snapshot)).all()
         assert snap.requested_url == "https://a.example/p" and snap.retries == 0 and snap.not_modified is False
-        assert store.get_run(s, "2025").n_assessed == 1
+        assert queries.get_run(s, "2025").n_assessed == 1
     engine.dispose()
 
 
 def _rows(s, run_id: int) -> dict[str, int]:
     return {
         t.__name__: s.exec(select(func.count()).select_from(t).where(t.run_id == run_id)).one()
-        for t in (store.Snapshot, store.Score, store.CriterionRow)
+        for t in (tables.Snapshot, tables.Score, tables.CriterionRow)
     }
 
 
@@ -163,26 +163,26 @@ def test_batch_save_writes_the_rows_of_one_at_a_time_saves(engine) -> None:
     policy = PolicyText(text=TEXT, language="en")
     segs = [Segment(0, 0, 30, TEXT[:30]), Segment(1, 31, len(TEXT), TEXT[31:])]
     items = [
-        store.ResultItem(_target("a"), _fetch("aa" * 32), _grade(40.0), policy, segs),
-        store.ResultItem(_target("b"), _fetch("aa" * 32), _grade(40.0), policy, segs, previous_sha256="bb" * 32),
-        store.ResultItem(_target("c"), _fetch(None, FetchOutcome.TIMEOUT), _grade(None, GradeStatus.NOT_ASSESSED)),
+        save.ResultItem(_target("a"), _fetch("aa" * 32), _grade(40.0), policy, segs),
+        save.ResultItem(_target("b"), _fetch("aa" * 32), _grade(40.0), policy, segs, previous_sha256="bb" * 32),
+        save.ResultItem(_target("c"), _fetch(None, FetchOutcome.TIMEOUT), _grade(None, GradeStatus.NOT_ASSESSED)),
     ]
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         for _ in range(2):  # the second batch replaces the first (a resumed or refreshed run)
-            store.save_results(s, run_id, items)
+            save.save_results(s, run_id, items)
         assert _rows(s, run_id) == {"Snapshot": 3, "Score": 3, "CriterionRow": 2}
-        assert s.exec(select(func.count()).select_from(store.Document)).one() == 1  # shared content stored once
-        assert s.exec(select(func.count()).select_from(store.SegmentRow)).one() == 2
-        report = store.load_report(s, "2026")
+        assert s.exec(select(func.count()).select_from(tables.Document)).one() == 1  # shared content stored once
+        assert s.exec(select(func.count()).select_from(tables.SegmentRow)).one() == 2
+        report = queries.load_report(s, "2026")
     by_id = {x.target.id: x for x in report.services}
     assert by_id["a"].criteria == _grade(40.0).criteria
     snap_b = by_id["b"].snapshot
     assert snap_b.sha256 == "aa" * 32
-    with store.session_scope(engine) as s:
-        changed = s.exec(select(store.Snapshot.changed).where(store.Snapshot.service_id == "b")).one()
+    with db.session_scope(engine) as s:
+        changed = s.exec(select(tables.Snapshot.changed).where(tables.Snapshot.service_id == "b")).one()
         score_snap = s.exec(
-            select(store.Snapshot.service_id).join(store.Score, store.Score.snapshot_id == store.Snapshot.id)
-            .where(store.Score.service_id == "c")
+            select(tables.Snapshot.service_id).join(tables.Score, tables.Score.snapshot_id == tables.Snapshot.id)
+            .where(tables.Score.service_id == "c")
         ).one()
     assert changed is True and score_snap == "c"  # each score points at its own snapshot
 
@@ -191,28 +191,28 @@ def test_one_bad_service_in_a_batch_costs_only_itself(engine) -> None:
     run_id = _run(engine)
     unknown = Target(id="not-in-services", name="?", kind="site")  # violates the foreign key
     items = [
-        store.ResultItem(_target("a"), _fetch("aa" * 32), _grade(40.0)),
-        store.ResultItem(unknown, _fetch("cc" * 32), _grade(40.0)),
-        store.ResultItem(_target("b"), _fetch("bb" * 32), _grade(60.0)),
+        save.ResultItem(_target("a"), _fetch("aa" * 32), _grade(40.0)),
+        save.ResultItem(unknown, _fetch("cc" * 32), _grade(40.0)),
+        save.ResultItem(_target("b"), _fetch("bb" * 32), _grade(60.0)),
     ]
-    with store.session_scope(engine) as s:
+    with db.session_scope(engine) as s:
         with pytest.raises(Exception):
-            store.save_results(s, run_id, items)
-        assert store.completed_service_ids(s, run_id) == {"a", "b"}
+            save.save_results(s, run_id, items)
+        assert queries.completed_service_ids(s, run_id) == {"a", "b"}
         assert _rows(s, run_id) == {"Snapshot": 2, "Score": 2, "CriterionRow": 2}
 
 
 def test_reusable_grades_match_the_one_at_a_time_lookup(engine) -> None:
     run_id = _run(engine)
-    with store.session_scope(engine) as s:
-        store.save_results(s, run_id, [
-            store.ResultItem(_target("a"), _fetch("aa" * 32), _grade(40.0)),
-            store.ResultItem(_target("b"), _fetch("bb" * 32), _grade(60.0)),
-            store.ResultItem(_target("c"), _fetch("cc" * 32), _grade(None, GradeStatus.NOT_ASSESSED)),
+    with db.session_scope(engine) as s:
+        save.save_results(s, run_id, [
+            save.ResultItem(_target("a"), _fetch("aa" * 32), _grade(40.0)),
+            save.ResultItem(_target("b"), _fetch("bb" * 32), _grade(60.0)),
+            save.ResultItem(_target("c"), _fetch("cc" * 32), _grade(None, GradeStatus.NOT_ASSESSED)),
         ])
         wanted = {"aa" * 32: None, "bb" * 32: "en@9", "cc" * 32: None, "dd" * 32: None}
-        many = store.reusable_grades(s, wanted, "transparency", "1.0.0")
-        one = {sha: store.reusable_grade(s, sha, "transparency", "1.0.0", mv) for sha, mv in wanted.items()}
+        many = queries.reusable_grades(s, wanted, "transparency", "1.0.0")
+        one = {sha: queries.reusable_grade(s, sha, "transparency", "1.0.0", mv) for sha, mv in wanted.items()}
     assert many == {sha: g for sha, g in one.items() if g is not None}
     assert set(many) == {"aa" * 32}  # wrong model version, not assessed and unknown content are not reused
     assert many["aa" * 32][0].criteria == _grade(40.0).criteria
@@ -228,26 +228,26 @@ def test_a_reused_grade_is_stored_by_copying_its_criterion_rows(engine) -> None:
     graded = Grade(status=GradeStatus.ASSESSED, rubric_id="transparency", rubric_version="1.0.0", score=50.0,
                    tier="low", criteria=crit, model_version="en@1")
     first = _run(engine, "2025")
-    with store.session_scope(engine) as s:
-        store.save_results(s, first, [store.ResultItem(_target("a"), _fetch("aa" * 32), graded)])
+    with db.session_scope(engine) as s:
+        save.save_results(s, first, [save.ResultItem(_target("a"), _fetch("aa" * 32), graded)])
     second = _run(engine, "2026")
-    with store.session_scope(engine) as s:
-        found = store.reusable_scores(s, {"aa" * 32: "en@1"}, "transparency", "1.0.0")["aa" * 32]
+    with db.session_scope(engine) as s:
+        found = queries.reusable_scores(s, {"aa" * 32: "en@1"}, "transparency", "1.0.0")["aa" * 32]
         assert (found.run_id, found.service_id, found.grade.criteria) == (first, "a", ())
-        store.save_results(s, second, [  # the same content served by another service, beside a fresh grade
-            store.ResultItem(_target("b"), _fetch("aa" * 32), found.grade, reused_from_run=first,
+        save.save_results(s, second, [  # the same content served by another service, beside a fresh grade
+            save.ResultItem(_target("b"), _fetch("aa" * 32), found.grade, reused_from_run=first,
                              criteria_from=(found.run_id, found.service_id)),
-            store.ResultItem(_target("c"), _fetch("cc" * 32), _grade(30.0)),
+            save.ResultItem(_target("c"), _fetch("cc" * 32), _grade(30.0)),
         ])
-        report = {r.target.id: r for r in store.load_report(s, "2026", with_text=False).services}
-        assert store.reusable_grades(s, {"aa" * 32: "en@1"}, "transparency", "1.0.0")["aa" * 32] == (graded, second)
+        report = {r.target.id: r for r in queries.load_report(s, "2026", with_text=False).services}
+        assert queries.reusable_grades(s, {"aa" * 32: "en@1"}, "transparency", "1.0.0")["aa" * 32] == (graded, second)
     assert report["b"].criteria == crit and report["b"].score == 50.0
     assert report["c"].criteria == _grade(30.0).criteria
-    with store.session_scope(engine) as s:  # a refreshed run reusing its own rows, which the save replaces
-        store.save_results(s, second, [
-            store.ResultItem(_target(x), _fetch("aa" * 32), found.grade, reused_from_run=second, criteria_from=(second, "b"))
+    with db.session_scope(engine) as s:  # a refreshed run reusing its own rows, which the save replaces
+        save.save_results(s, second, [
+            save.ResultItem(_target(x), _fetch("aa" * 32), found.grade, reused_from_run=second, criteria_from=(second, "b"))
             for x in ("b", "d")
         ])
-        again = {r.target.id: r for r in store.load_report(s, "2026", with_text=False).services}
+        again = {r.target.id: r for r in queries.load_report(s, "2026", with_text=False).services}
         assert _rows(s, second) == {"Snapshot": 3, "Score": 3, "CriterionRow": 3 + 3 + 1}
     assert again["b"].criteria == again["d"].criteria == crit

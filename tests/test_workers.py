@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from pipeline.store import db as store
+from pipeline.store import db, queries, tables
 from pipeline.run.audit import in_shard, parse_shard, run_audit
 from pipeline.demo import demo_server, write_targets
 from pipeline.errors import PolicyAuditError
@@ -16,14 +16,14 @@ from pipeline.settings import Settings
 
 
 def _rows(url: str, label: str) -> dict[str, list[tuple]]:
-    engine = store.make_engine(url)
-    with store.session_scope(engine) as s:
-        run = store.get_run(s, label)
+    engine = db.make_engine(url)
+    with db.session_scope(engine) as s:
+        run = queries.get_run(s, label)
         out = {
-            "scores": sorted((r.service_id, r.status, r.score, r.tier, r.reason.split(" from http")[0]) for r in s.exec(select(store.Score).where(store.Score.run_id == run.id))),
-            "criteria": sorted((r.service_id, r.criterion_id, r.level, r.points, tuple(e["quote"] for e in r.evidence)) for r in s.exec(select(store.CriterionRow).where(store.CriterionRow.run_id == run.id))),
-            "snapshots": sorted((r.service_id, r.sha256, r.outcome) for r in s.exec(select(store.Snapshot).where(store.Snapshot.run_id == run.id))),
-            "documents": sorted((d.sha256, d.n_segments) for d in s.exec(select(store.Document))),
+            "scores": sorted((r.service_id, r.status, r.score, r.tier, r.reason.split(" from http")[0]) for r in s.exec(select(tables.Score).where(tables.Score.run_id == run.id))),
+            "criteria": sorted((r.service_id, r.criterion_id, r.level, r.points, tuple(e["quote"] for e in r.evidence)) for r in s.exec(select(tables.CriterionRow).where(tables.CriterionRow.run_id == run.id))),
+            "snapshots": sorted((r.service_id, r.sha256, r.outcome) for r in s.exec(select(tables.Snapshot).where(tables.Snapshot.run_id == run.id))),
+            "documents": sorted((d.sha256, d.n_segments) for d in s.exec(select(tables.Document))),
             "run": [(run.n_targets, run.n_assessed, run.n_no_policy, run.n_not_assessed)],
         }
     engine.dispose()

@@ -16,7 +16,7 @@ from types import ModuleType
 
 import pytest
 
-from pipeline.store import db as store
+from pipeline.store import db, queries
 from pipeline.report.compare import Comparison, compare_audits
 from pipeline.read.extract import extract_text
 from pipeline.records import GradeStatus, Level
@@ -47,11 +47,11 @@ class Years:
     def __init__(self, settings: Settings, chosen: dict) -> None:
         self.settings = settings
         self.chosen = chosen  # label -> service name -> Version
-        self.engine = store.make_engine(settings.db_url)
+        self.engine = db.make_engine(settings.db_url)
         self._text: dict[Path, str] = {}
 
     def compare(self, a: str, b: str) -> Comparison:
-        with store.session_scope(self.engine) as s:
+        with db.session_scope(self.engine) as s:
             return compare_audits(s, a, b)
 
     def file(self, label: str, sid: str) -> Path:
@@ -76,9 +76,9 @@ def years(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Years]:
 def test_every_audit_records_every_service_and_404s_as_no_policy(years: Years) -> None:
     services = {B.service_id(v.service) for v in B.read_index(SAMPLE)}
     assert len(services) == 15
-    with store.session_scope(years.engine) as s:
+    with db.session_scope(years.engine) as s:
         for label in DATES:
-            report = store.load_report(s, label, with_text=False)
+            report = queries.load_report(s, label, with_text=False)
             status = {r.target.id: r.status for r in report.services}
             assert set(status) == services
             present = {B.service_id(n) for n in years.chosen[label]}
@@ -134,9 +134,9 @@ def test_criteria_changes_2014_to_2021_are_in_the_texts(years: Years) -> None:
 
 def test_scores_deltas_and_ranks_agree_with_the_stored_audits(years: Years) -> None:
     cmp = years.compare("2014", "2021")
-    with store.session_scope(years.engine) as s:
-        a = {r.target.id: r for r in store.load_report(s, "2014", with_text=False).services}
-        b = {r.target.id: r for r in store.load_report(s, "2021", with_text=False).services}
+    with db.session_scope(years.engine) as s:
+        a = {r.target.id: r for r in queries.load_report(s, "2014", with_text=False).services}
+        b = {r.target.id: r for r in queries.load_report(s, "2021", with_text=False).services}
     for ch in cmp.services:
         assert (ch.score_a, ch.score_b) == (a[ch.service_id].score, b[ch.service_id].score)
         assert ch.score_delta == round(ch.score_b - ch.score_a, 1)

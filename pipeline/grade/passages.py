@@ -3,8 +3,8 @@
 Keywords mislead when they sit in the wrong kind of passage. :func:`passage_view` looks at
 the policy's segments once and marks those no v2 criterion may quote as evidence:
 
-* **tables of contents**: list items or short lines at the head of the policy whose text comes
-  back later as a section heading ("我们如何收集和使用您的个人信息", "How we share");
+* **tables of contents**: runs of list items or short lines whose text each comes back later
+  as a section heading ("我们如何收集和使用您的个人信息", "How we share");
 * **bare headings**: segments the reader extracted as headings, and short numbered lines with
   no sentence in them ("3.1 日志信息", "（二）Children");
 
@@ -36,8 +36,6 @@ _LABELLED_VALUE = re.compile(r"[：:]\s*\S|@|\d{5,}")  # "邮箱： a@b.cn", "�
 _NORM = re.compile(r"[\W_]+")
 #: longest text still read as a heading when it carries no sentence punctuation
 HEADING_MAX_CHARS = 40
-#: a table of contents sits in the first part of the policy
-TOC_HEAD_FRACTION = 0.35
 
 
 def _blank(text: str, start: int, end: int) -> str:
@@ -85,10 +83,14 @@ def passage_view(segments: Sequence[Segment]) -> PassageView:
             if key:
                 headings_after[key] = i  # last occurrence
     why: list[str | None] = [None] * n
-    head_limit = max(1, int(n * TOC_HEAD_FRACTION))
+    # a table of contents: consecutive short lines, each coming back later as a section heading
+    candidates = {
+        i
+        for i, s in enumerate(segments)
+        if s.kind != "heading" and (key := _norm(s.text)) and len(key) <= 60 and headings_after.get(key, -1) > i
+    }
     for i, s in enumerate(segments):
-        key = _norm(s.text)
-        if i < head_limit and s.kind != "heading" and key and headings_after.get(key, -1) > i and len(key) <= 60:
+        if i in candidates and (i - 1 in candidates or i + 1 in candidates):
             why[i] = "table of contents"
         elif is_bare_heading(s):
             why[i] = "heading"

@@ -46,7 +46,7 @@ from pipeline.records import (
     Rubric,
     ServiceReport,
 )
-from pipeline.store import db as store
+from pipeline.store import queries
 
 if TYPE_CHECKING:
     from pipeline.grade.classify import Classifiers
@@ -238,7 +238,7 @@ def _regrade(
         g = grade_missing(rubric, FetchOutcome.NO_POLICY_FOUND, svc.reason)
         return Regrade(rubric.id, rubric.version, RULES_ONLY, g.status, g.score, g.tier, g.criteria, g.reason)
     sha = svc.snapshot.sha256 if svc.snapshot else None
-    doc = store.load_document(session, sha) if sha else None
+    doc = queries.load_document(session, sha) if sha else None
     if doc is None:
         reason = "no stored text to re-grade" + (f" ({svc.reason})" if svc.reason else "")
         return Regrade(rubric.id, rubric.version, RULES_ONLY, None, None, None, (), reason)
@@ -343,8 +343,8 @@ def compare_audits(
         raise CompareError(f"compare needs two different audits, got {label_a!r} twice")
     if regrade and rubric is None:
         raise CompareError("re-grading needs the rubric to grade with (--rubric PATH)")
-    report_a = store.load_report(session, label_a, with_text=True)
-    report_b = store.load_report(session, label_b, with_text=True)
+    report_a = queries.load_report(session, label_a, with_text=True)
+    report_b = queries.load_report(session, label_b, with_text=True)
     regrades: dict[str, tuple[Regrade | None, Regrade | None]] = {}
     method: str | None = None
     if regrade and rubric is not None:
@@ -628,7 +628,7 @@ def bump_chart_svg(session: Session, labels: list[str]) -> str:
     """Bump chart of ranks across two or more audits, as an inline SVG string."""
     if len(labels) < 2:
         raise CompareError(f"a bump chart needs two or more audits, got {labels!r}")
-    ranks = {lab: _rank_cells(store.load_report(session, lab, with_text=False)) for lab in labels}
+    ranks = {lab: _rank_cells(queries.load_report(session, lab, with_text=False)) for lab in labels}
     return bump_chart_from_ranks(labels, ranks)
 
 

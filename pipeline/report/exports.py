@@ -32,7 +32,7 @@ from pipeline.report.common import csv_cell
 from pipeline.report.review import Review, apply_overrides, overrides_for
 from pipeline.report.site import render_markdown
 from pipeline.settings import PROJECT_URL, VERSION
-from pipeline.store import db as store
+from pipeline.store import queries, tables as store_tables
 
 ExportFormat = Literal["csv", "json", "md"]
 FORMATS: tuple[str, ...] = ("csv", "json", "md")
@@ -156,7 +156,7 @@ def audit_json(report: AuditReport, reviews: Mapping[tuple[str, str], Review] | 
 
 def load_reviewed(session: Session, label: str, rubric: Rubric | None, reviewed: bool = True) -> tuple[AuditReport, dict[tuple[str, str], Review]]:
     """The audit with reviewers' overrides applied (when ``reviewed``), and the overrides."""
-    report = store.load_report(session, label, with_text=False)
+    report = queries.load_report(session, label, with_text=False)
     reviews = overrides_for(session, label) if reviewed else {}
     if reviews:
         if rubric is None:
@@ -350,7 +350,7 @@ def datasette_metadata(engine: Engine, title: str = "policyaudit: privacy-policy
     useful facets, and a canned ranking query. Write it with ``json.dumps`` and run
     ``datasette audit.db --metadata metadata.json``."""
     # importing the store registers its tables
-    assert store.Score.__tablename__ == "scores"
+    assert store_tables.Score.__tablename__ == "scores"
     declared = _field_descriptions()
     insp = inspect(engine)
     tables: dict[str, Any] = {}

@@ -42,7 +42,7 @@ from pipeline.records import (
     Rubric,
     ServiceReport,
 )
-from pipeline.store import db as store
+from pipeline.store import queries, tables
 
 REVIEW_METHOD = "review"  # CriterionResult.method of a reviewed criterion
 
@@ -126,19 +126,19 @@ def set_override(
     level: str | Level,
     note: str,
     reviewer: str = "",
-) -> store.Override:
+) -> tables.Override:
     """Record (or replace) a reviewer's level for one criterion of one service in audit ``label``."""
     lvl = parse_level(level)
     if not note or not note.strip():
         raise EmptyNoteError(
             f"a review of {service_id!r} / {criterion_id!r} needs a note saying why (--note \"...\")"
         )
-    run = store.get_run(session, label)  # StoreError naming the known labels
+    run = queries.get_run(session, label)  # StoreError naming the known labels
     score = session.exec(
-        select(store.Score).where(store.Score.run_id == run.id, store.Score.service_id == service_id)
+        select(tables.Score).where(tables.Score.run_id == run.id, tables.Score.service_id == service_id)
     ).first()
     if score is None:
-        known = sorted(session.exec(select(store.Score.service_id).where(store.Score.run_id == run.id)))
+        known = sorted(session.exec(select(tables.Score.service_id).where(tables.Score.run_id == run.id)))
         hint = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
         raise UnknownServiceError(f"service {service_id!r} is not in audit {label!r} (services: {hint or 'none'})")
     if score.status != GradeStatus.ASSESSED.value:
@@ -148,17 +148,17 @@ def set_override(
             "fix its policy URL and re-run the audit instead"
         )
     crit = session.exec(
-        select(store.CriterionRow).where(
-            store.CriterionRow.run_id == run.id,
-            store.CriterionRow.service_id == service_id,
-            store.CriterionRow.criterion_id == criterion_id,
+        select(tables.CriterionRow).where(
+            tables.CriterionRow.run_id == run.id,
+            tables.CriterionRow.service_id == service_id,
+            tables.CriterionRow.criterion_id == criterion_id,
         )
     ).first()
     if crit is None:
         known = sorted(
             session.exec(
-                select(store.CriterionRow.criterion_id).where(
-                    store.CriterionRow.run_id == run.id, store.CriterionRow.service_id == service_id
+                select(tables.CriterionRow.criterion_id).where(
+                    tables.CriterionRow.run_id == run.id, tables.CriterionRow.service_id == service_id
                 )
             )
         )
@@ -167,14 +167,14 @@ def set_override(
             f"(criteria: {', '.join(known)})"
         )
     row = session.exec(
-        select(store.Override).where(
-            store.Override.run_id == run.id,
-            store.Override.service_id == service_id,
-            store.Override.criterion_id == criterion_id,
+        select(tables.Override).where(
+            tables.Override.run_id == run.id,
+            tables.Override.service_id == service_id,
+            tables.Override.criterion_id == criterion_id,
         )
     ).first()
     if row is None:
-        row = store.Override(run_id=run.id, service_id=service_id, criterion_id=criterion_id, level=lvl.value, note="")  # type: ignore[arg-type]
+        row = tables.Override(run_id=run.id, service_id=service_id, criterion_id=criterion_id, level=lvl.value, note="")  # type: ignore[arg-type]
     row.level, row.note, row.reviewer = lvl.value, note.strip(), reviewer.strip()
     row.created_at = datetime.now(UTC)
     session.add(row)
@@ -185,12 +185,12 @@ def set_override(
 
 def remove_override(session: Session, label: str, service_id: str, criterion_id: str) -> bool:
     """Delete one override; True when there was one."""
-    run = store.get_run(session, label)
+    run = queries.get_run(session, label)
     row = session.exec(
-        select(store.Override).where(
-            store.Override.run_id == run.id,
-            store.Override.service_id == service_id,
-            store.Override.criterion_id == criterion_id,
+        select(tables.Override).where(
+            tables.Override.run_id == run.id,
+            tables.Override.service_id == service_id,
+            tables.Override.criterion_id == criterion_id,
         )
     ).first()
     if row is None:
@@ -202,16 +202,16 @@ def remove_override(session: Session, label: str, service_id: str, criterion_id:
 
 def overrides_for(session: Session, label: str) -> dict[tuple[str, str], Review]:
     """Every override of audit ``label`` with the machine result it replaces, by (service id, criterion id)."""
-    run = store.get_run(session, label)
-    rows = session.exec(select(store.Override).where(store.Override.run_id == run.id).order_by(store.Override.id)).all()
+    run = queries.get_run(session, label)
+    rows = session.exec(select(tables.Override).where(tables.Override.run_id == run.id).order_by(tables.Override.id)).all()
     if not rows:
         return {}
     machine = {
         (c.service_id, c.criterion_id): c
-        for c in session.exec(select(store.CriterionRow).where(store.CriterionRow.run_id == run.id))
+        for c in session.exec(select(tables.CriterionRow).where(tables.CriterionRow.run_id == run.id))
     }
     graded_at = {
-        s.service_id: s.graded_at for s in session.exec(select(store.Score).where(store.Score.run_id == run.id))
+        s.service_id: s.graded_at for s in session.exec(select(tables.Score).where(tables.Score.run_id == run.id))
     }
     out: dict[tuple[str, str], Review] = {}
     for o in rows:
@@ -278,7 +278,7 @@ def apply_overrides(report: AuditReport, overrides: Mapping[tuple[str, str], Rev
         criteria = effective_criteria(svc.criteria, mine)
         score = effective_score(svc.criteria, mine)
         services.append(replace(svc, criteria=criteria, score=score, tier=rubric.tier_for(score).id))
-    ranks = store.rank_scores(
+    ranks = queries.rank_scores(
         [(s.target.id, s.score if s.status != GradeStatus.NOT_ASSESSED else None) for s in services]
     )
     services = [replace(s, rank=ranks.get(s.target.id)) for s in services]

@@ -21,7 +21,7 @@ from pipeline.grade.classify import Classifiers, label_probabilities
 from pipeline.grade.grader import grade_missing, grade_policy
 from pipeline.read.reader import read_policy, segment_policies
 from pipeline.records import FetchOutcome, FetchResult, Grade, GradeStatus, PolicyText, Rubric, Segment, Target
-from pipeline.store.db import ReusableGrade
+from pipeline.store.queries import ReusableGrade
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from pipeline.store import db as store
+from pipeline.store import db, queries, save, tables
 from pipeline.fetch.archive import Archive
 from pipeline.errors import PolicyAuditError
 from pipeline.fetch.client import validators_from_archive
@@ -57,17 +57,17 @@ def process_batch(
     start = time.perf_counter()
     shas = {f.sha256 for _, f in fetched if f.outcome == FetchOutcome.OK and f.sha256}
     known_docs: dict[str, tuple[PolicyText, list[Segment]]] = {}
-    known_grades: dict[str, store.ReusableGrade] = {}
-    with store.session_scope(engine) as session:
-        previous = store.previous_snapshots(session, run_id, [tg.id for tg, _ in fetched])
-        languages = store.document_languages(session, shas)
+    known_grades: dict[str, queries.ReusableGrade] = {}
+    with db.session_scope(engine) as session:
+        previous = queries.previous_snapshots(session, run_id, [tg.id for tg, _ in fetched])
+        languages = queries.document_languages(session, shas)
         wanted = {}
         for sha, language in languages.items():
             clf = classifiers.by_language.get(language)
             wanted[sha] = clf.version if clf else None
-        known_grades = store.reusable_scores(session, wanted, rubric.id, rubric.version)  # nothing to redo for these
+        known_grades = queries.reusable_scores(session, wanted, rubric.id, rubric.version)  # nothing to redo for these
         for sha in languages:
-            if sha not in known_grades and (doc := store.load_document(session, sha)) is not None:
+            if sha not in known_grades and (doc := queries.load_document(session, sha)) is not None:
                 known_docs[sha] = doc
     t.store += time.perf_counter() - start
     if pool is not None:
@@ -91,15 +91,15 @@ def process_batch(
     start = time.perf_counter()
     counts: dict[str, int] = {}
     items = [
-        store.ResultItem(
+        save.ResultItem(
             target, fetch, a.grade, a.policy, a.segments, previous.get(target.id),
             reused_from_run=a.reused.run_id if a.reused else None,
             criteria_from=(a.reused.run_id, a.reused.service_id) if a.reused else None,
         )
         for (target, fetch), a in zip(fetched, graded, strict=True)
     ]
-    with store.session_scope(engine) as session:
-        store.save_results(session, run_id, items)  # one transaction; one service at a time if that fails
+    with db.session_scope(engine) as session:
+        save.save_results(session, run_id, items)  # one transaction; one service at a time if that fails
     for a in graded:
         counts[str(a.grade.status)] = counts.get(str(a.grade.status), 0) + 1
         if a.reused is not None:
@@ -145,21 +145,21 @@ def plan_audit(
 ) -> AuditPlan:
     """Create or reopen the run; leave out services this run already holds unless ``refresh``,
     and services of other shards when several workers share the run."""
-    with store.session_scope(engine) as session:
-        store.upsert_services(session, targets)
-        run = store.start_run(
+    with db.session_scope(engine) as session:
+        save.upsert_services(session, targets)
+        run = save.start_run(
             session, label, rubric.id, rubric.version, rubric_fingerprint(rubric), classifiers.version,
             len(targets), targets_file,
         )
-        done = set() if refresh else store.completed_service_ids(session, run.id)  # type: ignore[arg-type]
+        done = set() if refresh else queries.completed_service_ids(session, run.id)  # type: ignore[arg-type]
     todo = [t for t in targets if t.id not in done and in_shard(t.id, shard)]
     return AuditPlan(run_id=run.id, label=label, todo=todo, skipped=len(targets) - len(todo))  # type: ignore[arg-type]
 
 
 def previous_validators(engine: Engine, run_id: int, targets: Sequence[Target], archive: Archive) -> dict[str, Validators]:
     """ETag / Last-Modified of each service's last fetched policy, for conditional requests on re-audits."""
-    with store.session_scope(engine) as session:
-        prev = store.previous_fetches(session, run_id, [t.id for t in targets])
+    with db.session_scope(engine) as session:
+        prev = queries.previous_fetches(session, run_id, [t.id for t in targets])
     out: dict[str, Validators] = {}
     for sid, (url, sha) in prev.items():
         v = validators_from_archive(archive, url, sha)
@@ -179,13 +179,13 @@ def run_audit(
     refresh: bool = False,
     on_batch: Callable[[int, int], None] | None = None,
     shard: str | None = None,
-) -> store.AuditRun:
+) -> tables.AuditRun:
     """Run a whole audit directly (no Prefect): the same stages the flow wires."""
     wall = time.perf_counter()
     targets = load_targets(targets_file)
     rubric = load_rubric(settings.rubric)
     classifiers = load_classifiers(settings)
-    engine = store.make_engine(settings.db_url)
+    engine = db.make_engine(settings.db_url)
     archive = Archive(settings.archive_dir)
     plan = plan_audit(engine, targets, label, rubric, classifiers, str(targets_file), refresh, parse_shard(shard))
     t = BatchTimings()
@@ -195,14 +195,14 @@ def run_audit(
         _run_batches(engine, plan, groups, settings, archive, rubric, classifiers, t, on_batch, fetch_time)
     except BaseException as exc:
         try:
-            with store.session_scope(engine) as session:
-                store.finish_run(session, plan.run_id, {"fetch": fetch_time[0], **t.as_dict()}, status="failed",
+            with db.session_scope(engine) as session:
+                save.finish_run(session, plan.run_id, {"fetch": fetch_time[0], **t.as_dict()}, status="failed",
                                  error=f"{type(exc).__name__}: {exc}")
         except Exception:  # noqa: BLE001 - the database may be on the full disk too; the original error matters
             log.exception("could not record the failed run %s", label)
         raise
-    with store.session_scope(engine) as session:
-        return store.finish_run(
+    with db.session_scope(engine) as session:
+        return save.finish_run(
             session, plan.run_id, {"fetch": fetch_time[0], **t.as_dict(), "wall": time.perf_counter() - wall}
         )
 

@@ -20,7 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from pipeline.store import db as store
+from pipeline.store import db, queries, save
 from pipeline.fetch.archive import Archive
 from pipeline.grade.classify import Classifiers, load_classifiers
 from pipeline.run.assess import BatchTimings
@@ -54,7 +54,7 @@ def fetch_batch(
     connections and per-host limits), else on its own (Dask workers)."""
     start = time.perf_counter()
     archive = fetcher.archive if fetcher is not None else Archive(settings.archive_dir)
-    engine = store.make_engine(settings.db_url)
+    engine = db.make_engine(settings.db_url)
     previous = previous_validators(engine, run_id, targets, archive)
     engine.dispose()
     if fetcher is not None:
@@ -77,7 +77,7 @@ def grade_batch(
     pool: GradingPool | None = None,
 ) -> tuple[dict[str, int], dict[str, float]]:
     timings = BatchTimings()
-    engine = store.make_engine(settings.db_url)
+    engine = db.make_engine(settings.db_url)
     counts = process_batch(engine, run_id, list(zip(targets, results, strict=True)), rubric, classifiers, timings, pool)
     engine.dispose()
     return counts, timings.as_dict()
@@ -135,7 +135,7 @@ def audit(
     targets = load_targets(targets_file)
     rubric = load_rubric(settings.rubric)
     classifiers = load_classifiers(settings)
-    engine = store.make_engine(settings.db_url)
+    engine = db.make_engine(settings.db_url)
     plan = plan_audit(engine, targets, label, rubric, classifiers, targets_file, refresh, parse_shard(shard))
     logger.info("audit %s: %d targets, %d to do, %d already done", label, len(targets), len(plan.todo), plan.skipped)
     fetch_task = fetch_batch.with_options(retries=settings.fetch_retries)
@@ -191,12 +191,12 @@ def audit(
                 while grading:
                     collect()
     except BaseException as exc:
-        with store.session_scope(engine) as session:
-            store.finish_run(session, plan.run_id, timings, status="failed", error=f"{type(exc).__name__}: {exc}")
+        with db.session_scope(engine) as session:
+            save.finish_run(session, plan.run_id, timings, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     timings["wall"] = time.perf_counter() - wall
     _ROBOTS.pop(plan.run_id, None)
-    with store.session_scope(engine) as session:
-        run = store.finish_run(session, plan.run_id, timings)
+    with db.session_scope(engine) as session:
+        run = save.finish_run(session, plan.run_id, timings)
     engine.dispose()
-    return store.run_summary(run)
+    return queries.run_summary(run)

@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, func, text
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from pipeline.store import db as store
+from pipeline.store import db as store_db, tables
 from pipeline.cli import app
 from pipeline.serve.localserver import Handler, Route, serve
 
@@ -149,10 +149,10 @@ def _scored(data: Path, label: str) -> set[str]:
         return set()
     try:
         with _db(data) as s:
-            run = s.exec(select(store.AuditRun).where(store.AuditRun.label == label)).first()
+            run = s.exec(select(tables.AuditRun).where(tables.AuditRun.label == label)).first()
             if run is None:
                 return set()
-            return set(s.exec(select(store.Score.service_id).where(store.Score.run_id == run.id)))
+            return set(s.exec(select(tables.Score.service_id).where(tables.Score.run_id == run.id)))
     except Exception:  # noqa: BLE001 - the database may be mid-creation while we poll
         return set()
 
@@ -160,25 +160,25 @@ def _scored(data: Path, label: str) -> set[str]:
 def _assert_resumed_cleanly(data: Path, services: set[str], labels: list[str]) -> None:
     """Every service once per run (score, snapshot, criteria), every snapshot archived intact."""
     with _db(data) as s:
-        runs = {r.label: r for r in s.exec(select(store.AuditRun))}
+        runs = {r.label: r for r in s.exec(select(tables.AuditRun))}
         assert set(runs) == set(labels)
         for label in labels:
             run = runs[label]
             assert run.status == "completed", (label, run.status, run.error)
-            for table in (store.Score, store.Snapshot):
+            for table in (tables.Score, tables.Snapshot):
                 rows = s.exec(
                     select(table.service_id, func.count()).where(table.run_id == run.id).group_by(table.service_id)  # type: ignore[attr-defined]
                 ).all()
                 assert sorted(rows) == sorted((sid, 1) for sid in services), (label, table.__name__)
             crit = s.exec(
-                select(store.CriterionRow.service_id, store.CriterionRow.criterion_id, func.count())
-                .where(store.CriterionRow.run_id == run.id)
-                .group_by(store.CriterionRow.service_id, store.CriterionRow.criterion_id)
+                select(tables.CriterionRow.service_id, tables.CriterionRow.criterion_id, func.count())
+                .where(tables.CriterionRow.run_id == run.id)
+                .group_by(tables.CriterionRow.service_id, tables.CriterionRow.criterion_id)
             ).all()
             assert crit and all(n == 1 for _, _, n in crit), label
-            statuses = set(s.exec(select(store.Score.status).where(store.Score.run_id == run.id)))
+            statuses = set(s.exec(select(tables.Score.status).where(tables.Score.run_id == run.id)))
             assert statuses == {"assessed"}, (label, statuses)
-        shas = set(s.exec(select(store.Snapshot.sha256)))
+        shas = set(s.exec(select(tables.Snapshot.sha256)))
     _assert_archive_intact(data / "archive", {x for x in shas if x})
 
 
@@ -257,7 +257,7 @@ def test_kill_while_grading_then_rerun_grades_every_service_exactly_once(tmp_pat
         scored = _scored(data, "2026")
         assert "s0" in scored and "s1" not in scored, "the kill came after s1 was stored; grading was not interrupted"
         with _db(data) as db:
-            assert db.get(store.Document, big_sha) is None
+            assert db.get(tables.Document, big_sha) is None
         again = _run(_cmd(targets, "2026", data), POLICYAUDIT_BATCH_SIZE="1")
         assert again.returncode == 0, again.stderr
     _assert_resumed_cleanly(data, set(bodies), ["2026"])
@@ -340,7 +340,7 @@ def test_unusable_database_url_is_a_clear_error(tmp_path: Path, kind: str) -> No
 
 def _hold_lock(db: Path, wal: bool) -> sqlite3.Connection:
     if wal:
-        store.make_engine(f"sqlite:///{db}").dispose()  # a database of an earlier audit (WAL mode)
+        store_db.make_engine(f"sqlite:///{db}").dispose()  # a database of an earlier audit (WAL mode)
     conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     if not wal:
         conn.execute("CREATE TABLE IF NOT EXISTS other (x)")
@@ -412,8 +412,8 @@ def test_disk_full_while_archiving_stops_the_run_cleanly_and_says_so(small_disk:
     assert "disk full" in done.stderr and "nothing was stored" in done.stderr
     assert not [p for p in (data / "archive").rglob(".tmp-*")], "a partial body was left behind"
     with Session(create_engine(f"sqlite:///{db}")) as s:
-        scored = set(s.exec(select(store.Score.service_id)))
-        shas = {x for x in s.exec(select(store.Snapshot.sha256)) if x}
+        scored = set(s.exec(select(tables.Score.service_id)))
+        shas = {x for x in s.exec(select(tables.Snapshot.sha256)) if x}
     assert scored == {"s0", "s1"}  # stopped at s2: nothing after it was attempted
     _assert_archive_intact(data / "archive", shas)
 
@@ -423,7 +423,7 @@ def test_disk_full_run_is_recorded_as_failed_with_the_reason(small_disk: Path, t
     done, _, db, _ = _disk_full_audit(small_disk, tmp_path)
     assert done.returncode == 2
     with Session(create_engine(f"sqlite:///{db}")) as s:
-        run = s.exec(select(store.AuditRun)).one()
+        run = s.exec(select(tables.AuditRun)).one()
     assert run.status == "failed" and "disk full" in (run.error or "")
 
 

@@ -22,7 +22,7 @@ from selectolax.lexbor import LexborHTMLParser
 from sqlalchemy import func
 from sqlmodel import select
 
-from pipeline.store import db as store
+from pipeline.store import db, queries, tables
 from pipeline.run.audit import run_audit
 from pipeline.serve.localserver import Handler, Route, serve
 from pipeline.records import FetchOutcome, GradeStatus, ServiceReport
@@ -182,7 +182,7 @@ HOSTILE_NAME = '<img src=x onerror="window.PWNED=9">=cmd|\'/c calc\'!A1 {{7*7}}'
 @dataclass(frozen=True)
 class Audited:
     settings: Settings
-    run: store.AuditRun
+    run: tables.AuditRun
     by_id: dict[str, ServiceReport]
     base: str
 
@@ -200,9 +200,9 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
             lines.append(f"{sid},{name},site,test,{base}/{sid}")
         (data / "targets.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
         run = run_audit(data / "targets.csv", "hostile", settings)
-    engine = store.make_engine(settings.db_url)
-    with store.session_scope(engine) as s:
-        report = store.load_report(s, "hostile")
+    engine = db.make_engine(settings.db_url)
+    with db.session_scope(engine) as s:
+        report = queries.load_report(s, "hostile")
     engine.dispose()
     yield Audited(settings, run, {r.target.id: r for r in report.services}, base)
 
@@ -212,9 +212,9 @@ def test_hostile_run_completes_with_every_service_recorded_once(audited: Audited
     assert audited.run.n_targets == len(CASES)
     assert audited.run.n_assessed + audited.run.n_no_policy + audited.run.n_not_assessed == len(CASES)
     assert set(audited.by_id) == set(CASES)
-    engine = store.make_engine(audited.settings.db_url)
-    with store.session_scope(engine) as s:
-        for table in (store.Score, store.Snapshot):
+    engine = db.make_engine(audited.settings.db_url)
+    with db.session_scope(engine) as s:
+        for table in (tables.Score, tables.Snapshot):
             rows = s.exec(select(table.service_id, func.count()).group_by(table.service_id)).all()  # type: ignore[attr-defined]
             assert sorted(rows) == sorted((sid, 1) for sid in CASES), table.__name__
     engine.dispose()
@@ -274,10 +274,10 @@ def test_identical_policies_of_two_services_share_one_document_and_get_two_score
     a, c = audited.by_id["twin-a"], audited.by_id["twin-b"]
     assert a.snapshot and c.snapshot and a.snapshot.sha256 == c.snapshot.sha256
     assert a.score == c.score and a.criteria == c.criteria
-    engine = store.make_engine(audited.settings.db_url)
-    with store.session_scope(engine) as s:
-        docs = s.exec(select(func.count()).select_from(store.Document).where(store.Document.sha256 == a.snapshot.sha256)).one()
-        scores = s.exec(select(func.count()).select_from(store.Score).where(store.Score.service_id.in_(["twin-a", "twin-b"]))).one()  # type: ignore[attr-defined]
+    engine = db.make_engine(audited.settings.db_url)
+    with db.session_scope(engine) as s:
+        docs = s.exec(select(func.count()).select_from(tables.Document).where(tables.Document.sha256 == a.snapshot.sha256)).one()
+        scores = s.exec(select(func.count()).select_from(tables.Score).where(tables.Score.service_id.in_(["twin-a", "twin-b"]))).one()  # type: ignore[attr-defined]
     engine.dispose()
     assert (docs, scores) == (1, 2)
 
@@ -290,9 +290,9 @@ def test_archived_snapshots_match_their_sha256_names(audited: Audited) -> None:
 
 
 def _report_dir(audited: Audited, tmp_path: Path) -> Path:
-    engine = store.make_engine(audited.settings.db_url)
-    with store.session_scope(engine) as s:
-        data = store.load_report(s, "hostile")
+    engine = db.make_engine(audited.settings.db_url)
+    with db.session_scope(engine) as s:
+        data = queries.load_report(s, "hostile")
     engine.dispose()
     out = tmp_path / "report"
     render_report(data, load_rubric(audited.settings.rubric), out, archive_dir=audited.settings.archive_dir)
