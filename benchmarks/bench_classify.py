@@ -51,14 +51,8 @@ def main() -> None:
     import numpy as np
 
     from pipeline.grade.classify import load_classifier, model_paths
-    from pipeline.train.fit import (
-        OPP_LABELS,
-        ZH_LABELS,
-        apply_split,
-        load_opp115_split,
-        load_viodroid,
-        score_corpus,
-    )
+    from pipeline.train.corpora import OPP_LABELS, ZH_LABELS, apply_split, load_opp115_split, load_viodroid
+    from pipeline.train.model import score_corpus
 
     print(f"imports: {time.perf_counter() - t0:.2f} s")
     clfs = {}

@@ -35,24 +35,20 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.grade.classify import load_classifier, model_paths
 from pipeline.errors import ModelError
+from pipeline.grade.classify import load_classifier, model_paths
 from pipeline.train.card import write_model_card
-from pipeline.train.fit import (
+from pipeline.train.corpora import (
     OPP_LABELS,
     OTHER_TYPES,
     ZH_LABELS,
-    MemberSpec,
-    Recipe,
     apply_split,
-    fit_model,
     load_opp115_policies,
     load_opp115_split,
     load_viodroid,
     policies_corpus,
-    prf_table,
-    score_corpus,
 )
+from pipeline.train.model import MemberSpec, Recipe, fit_model, prf_table, score_corpus
 
 CATEGORIES = (
     "First Party Collection/Use",
