@@ -9,15 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.read.extract import (
-    BLOCK_SEPARATOR,
-    extract,
-    extract_html,
-    extract_pdf,
-    extract_text,
-    heading_level_of_line,
-    normalize_space,
-)
+from pipeline.read.blocks import BLOCK_SEPARATOR, heading_level_of_line, normalize_space
+from pipeline.read.extract import extract, extract_html, extract_pdf, extract_text
 from pipeline.read.language import detect_language
 from pipeline.records import PolicyText
 
