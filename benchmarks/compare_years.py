@@ -25,12 +25,8 @@ from pathlib import Path
 from pipeline.store import db, queries
 from pipeline.grade.classify import load_classifiers
 from pipeline.run.audit import run_audit
-from pipeline.report.compare import (
-    bump_chart_svg,
-    compare_audits,
-    format_comparison_table,
-    render_comparison,
-)
+from pipeline.report.compare import compare_audits, format_comparison_table
+from pipeline.report.compare_page import bump_chart_svg, render_comparison
 from pipeline.serve.localserver import Route, serve
 from pipeline.grade.rubric import load_rubric
 from pipeline.settings import Settings

@@ -381,7 +381,8 @@ def compare(
     """
     from pipeline.store import db
     from pipeline.grade.classify import load_classifiers
-    from pipeline.report.compare import bump_chart_svg, compare_audits, format_comparison_table, render_comparison
+    from pipeline.report.compare import compare_audits, format_comparison_table
+    from pipeline.report.compare_page import bump_chart_svg, render_comparison
     from pipeline.grade.rubric import load_rubric
 
     settings = _settings(data_dir=data_dir, database_url=db_url, rubric=rubric, use_classifier=False if no_classifier else None)

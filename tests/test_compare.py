@@ -18,16 +18,9 @@ from sqlalchemy.engine import Engine
 
 from pipeline.errors import StoreError
 from pipeline.store import db, queries, save
-from pipeline.report.compare import (
-    CompareError,
-    bump_chart_from_ranks,
-    bump_chart_svg,
-    compare_audits,
-    diff_stats,
-    format_comparison_table,
-    render_comparison,
-    text_diff,
-)
+from pipeline.report.compare import CompareError, compare_audits, format_comparison_table
+from pipeline.report.compare_page import bump_chart_from_ranks, bump_chart_svg, render_comparison
+from pipeline.report.textdiff import diff_stats, text_diff
 from pipeline.read.extract import extract_text
 from pipeline.grade.grader import grade, grade_missing
 from pipeline.records import (
