@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.errors import PolicyAuditError
+from pipeline.run.launch import check_prefect_api, configure_prefect, launch_audit
 from pipeline.settings import Settings
 
 app = typer.Typer(
@@ -37,57 +38,11 @@ def _overrides(**overrides: Any) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None}
 
 
-def _configure_prefect() -> None:
-    """Offline-safe Prefect defaults (see STACK.md); the user's own environment wins."""
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-
-
 def _fail(exc: Exception) -> None:
     from rich.markup import escape
 
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     raise typer.Exit(2)
-
-
-def _check_prefect_api() -> None:
-    """Fail with a clear message when PREFECT_API_URL is set but nothing answers there."""
-    url = os.environ.get("PREFECT_API_URL")
-    if not url:
-        return
-    import httpx
-
-    try:
-        httpx.get(url.rstrip("/") + "/health", timeout=5.0, trust_env=False).raise_for_status()
-    except httpx.HTTPError as exc:
-        raise PolicyAuditError(
-            f"the Prefect API at PREFECT_API_URL={url} is unreachable ({type(exc).__name__}: {exc}). "
-            "Start it with `prefect server start`, unset PREFECT_API_URL to use a temporary local server, "
-            "or run with --no-prefect."
-        ) from None
-
-
-def _run_flow(
-    targets: Path, label: str, overrides: dict[str, Any], refresh: bool, use_prefect: bool, dask: str | None = None,
-    shard: str | None = None,
-) -> dict[str, Any]:
-    if not use_prefect:
-        from pipeline.run.audit import run_audit
-        from pipeline.store.queries import run_summary
-
-        return run_summary(run_audit(targets, label, Settings(**overrides), refresh=refresh, shard=shard))
-    _configure_prefect()
-    _check_prefect_api()
-    from pipeline.run.flows import audit
-
-    if dask:
-        from prefect_dask import DaskTaskRunner
-
-        runner = DaskTaskRunner(address=dask)
-        return audit.with_options(task_runner=runner)(str(targets), label, overrides, refresh, distributed=True, shard=shard)
-    return audit(str(targets), label, overrides, refresh, shard=shard)
 
 
 def _print_run(summary: dict[str, Any]) -> None:
@@ -126,7 +81,7 @@ def audit(
         as_of=as_of.date().isoformat() if as_of else None,
     )
     try:
-        summary = _run_flow(targets, label, overrides, refresh, use_prefect=not no_prefect, dask=dask, shard=shard)
+        summary = launch_audit(targets, label, overrides, refresh, use_prefect=not no_prefect, dask=dask, shard=shard)
         _print_run(summary)
         if report:
             console.print(f"report: {_render(label, report, Settings(**overrides))}")
@@ -153,13 +108,13 @@ def schedule(
     """
     if (cron is None) == (interval is None):
         _fail(PolicyAuditError("give exactly one of --cron or --interval"))
-    _configure_prefect()
+    configure_prefect()
     if not os.environ.get("PREFECT_API_URL"):
         _fail(PolicyAuditError(
             "schedules need a Prefect server: run `prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api"
         ))
     try:
-        _check_prefect_api()
+        check_prefect_api()
         from pipeline.run.targets import load_targets
 
         load_targets(targets)  # fail now, not at 03:00 on Monday
@@ -297,7 +252,7 @@ def demo(
         # The demo server is on loopback, which the fetcher refuses by default.
         overrides = _overrides(data_dir=data_dir, allow_private=True)
         try:
-            summary = _run_flow(targets, "demo", overrides, refresh=True, use_prefect=not no_prefect)
+            summary = launch_audit(targets, "demo", overrides, refresh=True, use_prefect=not no_prefect)
             _print_run(summary)
             index = _render("demo", data_dir / "report", Settings(**overrides))
         except PolicyAuditError as exc:
