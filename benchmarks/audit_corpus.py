@@ -40,11 +40,11 @@ def main() -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from pipeline.store import db, queries
+    from pipeline.grade.rubric import load_rubric
     from pipeline.serve.corpus import corpus_site, write_targets_csv
     from pipeline.serve.localserver import serve
-    from pipeline.grade.rubric import load_rubric
     from pipeline.settings import Settings
+    from pipeline.store import db, queries
 
     folder = args.path or DEFAULT_PATHS.get(args.corpus)
     if folder is None or not folder.exists():

@@ -24,8 +24,8 @@ from pathlib import Path
 from pipeline.fetch.archive import Archive
 from pipeline.fetch.batch import fetch_all
 from pipeline.read.reader import pdf_text
-from pipeline.serve.localserver import Route, serve
 from pipeline.records import Target
+from pipeline.serve.localserver import Route, serve
 from pipeline.settings import Settings
 
 

@@ -136,10 +136,11 @@ def main() -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-    from pipeline.store import db as store_db, queries
-    from pipeline.report.site import render_report
     from pipeline.grade.rubric import load_rubric
+    from pipeline.report.site import render_report
     from pipeline.settings import Settings
+    from pipeline.store import db as store_db
+    from pipeline.store import queries
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="policyaudit-scale-"))
     _, rows = site_pages(args.n, args.hosts)

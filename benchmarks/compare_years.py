@@ -22,14 +22,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.store import db, queries
 from pipeline.grade.classify import load_classifiers
-from pipeline.run.audit import run_audit
+from pipeline.grade.rubric import load_rubric
 from pipeline.report.compare import compare_audits, format_comparison_table
 from pipeline.report.compare_page import bump_chart_svg, render_comparison
+from pipeline.run.audit import run_audit
 from pipeline.serve.localserver import Route, serve
-from pipeline.grade.rubric import load_rubric
 from pipeline.settings import Settings
+from pipeline.store import db, queries
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO.parent / "shared" / "data" / "tosdr-tosback-versions-sample"

@@ -5,7 +5,7 @@ Stages exchange these frozen dataclasses, never dicts with string keys:
     Target --fetch--> FetchResult --extract--> PolicyText --segment--> [Segment]
         --grade(rubric)--> Grade (CriterionResult + Evidence)
 
-The database tables in :mod:`pipeline.store.db` persist them; the report stage reads
+The database tables in :mod:`pipeline.store.tables` persist them; the report stage reads
 :class:`ServiceReport` / :class:`AuditReport`, built from the store.
 """
 

@@ -15,8 +15,8 @@ import pytest
 
 from pipeline.fetch.appstores import LAYOUTS, detect_store, find_app_policy_link
 from pipeline.fetch.archive import Archive
-from pipeline.serve.localserver import RequestLog, serve
 from pipeline.records import FetchOutcome, Target
+from pipeline.serve.localserver import RequestLog, serve
 from tests.test_fetch import POLICY_EN, POLICY_ZH, Site, get_target, html, settings_for
 
 PLAY_ID = "com.example.reader"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.errors import PolicyAuditError
 from pipeline.fetch import archive as archive_mod
 from pipeline.fetch.archive import Archive, ArchiveError
-from pipeline.errors import PolicyAuditError
 
 BODY = "<html><body>隐私政策 privacy policy</body></html>".encode()
 

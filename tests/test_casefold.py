@@ -107,10 +107,10 @@ def test_patterns_that_might_change_keep_ignorecase(source: str) -> None:
 def test_grades_are_identical_on_real_policies() -> None:
     root = shared_data_or_skip("opp-115", "sanitized_policies")
     zh = shared_data_or_skip("ca4p-483", "raw_data")
-    from pipeline.read.reader import read_policy
     from pipeline.grade.grader import grade
-    from pipeline.records import FetchOutcome, FetchResult
+    from pipeline.read.reader import read_policy
     from pipeline.read.segment import segment_many
+    from pipeline.records import FetchOutcome, FetchResult
 
     bodies = [(f.read_text(encoding="utf-8").replace("|||", "</p><p>").encode(), "text/html") for f in sorted(root.glob("*.html"))[:25]]
     bodies += [(f.read_bytes(), "text/html; charset=utf-8") for f in sorted(zh.glob("*.html"))[:15]]

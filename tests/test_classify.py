@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.grade.classify import load_classifier, model_paths
 from pipeline.errors import ModelError
+from pipeline.grade.classify import load_classifier, model_paths
 from pipeline.grade.features import char_ngram_hashes, fit_vectorizer, normalise
 from pipeline.train.corpora import OPP_LABELS, ZH_LABELS, Corpus, split_ids
 from pipeline.train.model import MemberSpec, Recipe, fit_model, save_model, tune_threshold
@@ -379,8 +379,7 @@ def test_saved_model_metrics_are_not_below_floors(language):
     """Recomputes the test-split metrics of the saved models and compares with models/floors.json."""
     _needs_shared()
     _needs_models(language)
-    from pipeline.train.corpora import apply_split, load_viodroid
-    from pipeline.train.corpora import load_opp115_split
+    from pipeline.train.corpora import apply_split, load_opp115_split, load_viodroid
     from pipeline.train.model import score_corpus
 
     clf = load_classifier(language)

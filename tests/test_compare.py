@@ -2,7 +2,7 @@
 the side-by-side text diff, the bump chart and the comparison page (also in a real Chromium).
 
 The two audits are built from policies written for these tests, read, segmented and graded by
-the real stages (rules only) and stored with :func:`pipeline.store.db.save_result`; no fetch."""
+the real stages (rules only) and stored with :func:`pipeline.store.save.save_result`; no fetch."""
 
 from __future__ import annotations
 
@@ -17,12 +17,10 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from pipeline.errors import StoreError
-from pipeline.store import db, queries, save
-from pipeline.report.compare import CompareError, compare_audits, format_comparison_table
-from pipeline.report.compare_page import bump_chart_from_ranks, bump_chart_svg, render_comparison
-from pipeline.report.textdiff import diff_stats, text_diff
-from pipeline.read.extract import extract_text
 from pipeline.grade.grader import grade, grade_missing
+from pipeline.grade.rubric import load_rubric, rubric_fingerprint
+from pipeline.read.extract import extract_text
+from pipeline.read.segment import segment_many
 from pipeline.records import (
     FetchOutcome,
     FetchResult,
@@ -31,9 +29,11 @@ from pipeline.records import (
     Rubric,
     Target,
 )
-from pipeline.grade.rubric import load_rubric, rubric_fingerprint
-from pipeline.read.segment import segment_many
+from pipeline.report.compare import CompareError, compare_audits, format_comparison_table
+from pipeline.report.compare_page import bump_chart_from_ranks, bump_chart_svg, render_comparison
+from pipeline.report.textdiff import diff_stats, text_diff
 from pipeline.settings import DEFAULT_RUBRIC
+from pipeline.store import db, queries, save
 
 # ---------------------------------------------------------------- policies written for these tests
 

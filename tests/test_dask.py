@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.store import db, queries
 from pipeline.demo import demo_server, write_targets
 from pipeline.settings import Settings
+from pipeline.store import db, queries
 
 
 @pytest.mark.slow

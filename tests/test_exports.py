@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
-from pipeline.store import db, queries
 from pipeline.report.exports import CSV_COLUMNS, ExportError, datasette_metadata, export_audit
 from pipeline.report.review import set_override
+from pipeline.store import db, queries
 
 
 def _load(name: str) -> ModuleType:

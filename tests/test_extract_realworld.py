@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.read.extract import extract_html, extract_text
-from pipeline.records import PolicyText, Segment
 from pipeline.read.segment import MAX_SEGMENT_CHARS, segment_many
+from pipeline.records import PolicyText, Segment
 
 pytestmark = pytest.mark.shared
 

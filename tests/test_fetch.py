@@ -18,16 +18,16 @@ from typing import TypeVar
 import httpx
 import pytest
 
-from pipeline.fetch.archive import Archive, ArchiveError
 from pipeline.content.charset import decode_body
-from pipeline.fetch.discover import find_policy_links, looks_like_policy
+from pipeline.fetch.archive import Archive, ArchiveError
 from pipeline.fetch.batch import fetch_all, fetch_targets
 from pipeline.fetch.client import fetch_url, make_client
-from pipeline.fetch.finder import fetch_target
+from pipeline.fetch.discover import find_policy_links, looks_like_policy
 from pipeline.fetch.fetcher import Fetcher
-from pipeline.serve.localserver import RequestLog, Route, serve
+from pipeline.fetch.finder import fetch_target
 from pipeline.fetch.netguard import is_public_address
 from pipeline.records import FetchOutcome, FetchResult, Target
+from pipeline.serve.localserver import RequestLog, Route, serve
 from pipeline.settings import Settings
 
 T = TypeVar("T")

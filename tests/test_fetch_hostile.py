@@ -22,13 +22,13 @@ from typing import Any
 import httpx
 import pytest
 
+from pipeline.content.charset import decode_body
 from pipeline.fetch import netguard
 from pipeline.fetch.archive import Archive
-from pipeline.content.charset import decode_body
 from pipeline.fetch.batch import fetch_all
 from pipeline.fetch.client import fetch_url
-from pipeline.serve.localserver import RequestLog, Route, serve
 from pipeline.records import FetchOutcome, FetchResult, Target
+from pipeline.serve.localserver import RequestLog, Route, serve
 from pipeline.settings import Settings
 from tests.test_fetch import (
     POLICY_EN,

@@ -9,11 +9,18 @@ from selectolax.lexbor import LexborHTMLParser
 from sqlalchemy import func
 from sqlmodel import select
 
-from pipeline.store import db, queries, tables
-from pipeline.demo import EXPECTED_NO_POLICY, EXPECTED_NOT_ASSESSED, EXPECTED_ORDER_EN, EXPECTED_ORDER_ZH, demo_server, write_targets
-from pipeline.records import GradeStatus
+from pipeline.demo import (
+    EXPECTED_NO_POLICY,
+    EXPECTED_NOT_ASSESSED,
+    EXPECTED_ORDER_EN,
+    EXPECTED_ORDER_ZH,
+    demo_server,
+    write_targets,
+)
 from pipeline.grade.rubric import load_rubric
+from pipeline.records import GradeStatus
 from pipeline.settings import Settings
+from pipeline.store import db, queries, tables
 
 
 def _overrides(tmp_path: Path) -> dict:
@@ -76,8 +83,8 @@ def test_audit_flow_ranks_demo_services_as_constructed(tmp_path: Path, prefect_h
 
 
 def test_direct_run_matches_and_report_escapes(tmp_path: Path) -> None:
-    from pipeline.run.audit import run_audit
     from pipeline.cli import _render
+    from pipeline.run.audit import run_audit
 
     settings = Settings(**_overrides(tmp_path))
     with demo_server() as base:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from pipeline.grade.checks import MAX_EVIDENCE, MAX_QUOTE
 from pipeline.grade.grader import MIN_POLICY_CHARS, grade, grade_missing
-from pipeline.records import FetchOutcome, Grade, GradeStatus, Level, PolicyText, Segment
 from pipeline.grade.rubric import load_rubric
+from pipeline.records import FetchOutcome, Grade, GradeStatus, Level, PolicyText, Segment
 from pipeline.settings import DEFAULT_RUBRIC
 
 RUBRIC = load_rubric(DEFAULT_RUBRIC)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.grade.grader import grade
-from pipeline.records import Grade, GradeStatus, Level, PolicyText, Segment
 from pipeline.grade.rubric import load_rubric
+from pipeline.records import Grade, GradeStatus, Level, PolicyText, Segment
 from pipeline.settings import DEFAULT_RUBRIC
 from tests.test_grade import split
 

@@ -27,8 +27,8 @@ from pipeline.fetch.history import (
     replay_url,
     split_replay_url,
 )
-from pipeline.serve.localserver import RequestLog, serve
 from pipeline.records import FetchOutcome, FetchResult, Target
+from pipeline.serve.localserver import RequestLog, serve
 from pipeline.settings import Settings
 from tests.test_fetch import POLICY_EN, POLICY_ZH, html
 

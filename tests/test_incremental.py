@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from pipeline.store import db, queries, tables
 from pipeline.run.audit import run_audit
 from pipeline.serve.localserver import RequestLog, Route, serve
 from pipeline.settings import Settings
+from pipeline.store import db, queries, tables
 
 POLICY = """<html><head><meta charset="utf-8"><title>Example privacy policy</title></head><body>
 <h1>Privacy Policy</h1><p>Last updated: 1 May 2026.</p>
@@ -106,10 +106,10 @@ def test_a_batch_with_few_policies_to_grade_is_graded_in_process_with_the_same_r
     from datetime import UTC, datetime
 
     from pipeline.grade.classify import Classifiers
+    from pipeline.grade.rubric import load_rubric
+    from pipeline.records import FetchOutcome, FetchResult, Target
     from pipeline.run.audit import INLINE_MAX, plan_audit, process_batch
     from pipeline.run.parallel import GradingPool
-    from pipeline.records import FetchOutcome, FetchResult, Target
-    from pipeline.grade.rubric import load_rubric
 
     settings = Settings(data_dir=tmp_path, allow_private=True, use_classifier=False, workers=2)
     rubric = load_rubric(settings.rubric)

@@ -7,8 +7,8 @@ import asyncio
 import httpcore
 import pytest
 
-from pipeline.serve.localserver import RequestLog, Route, serve
 from pipeline.fetch.netguard import GuardedBackend, address_problem, check_url, is_public_address, url_problem
+from pipeline.serve.localserver import RequestLog, Route, serve
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.store import db, queries
+from pipeline.records import GradeStatus
 from pipeline.run.audit import run_audit
 from pipeline.serve.corpus import corpus_site, write_targets_csv
 from pipeline.serve.localserver import serve
-from pipeline.records import GradeStatus
 from pipeline.settings import Settings
+from pipeline.store import db, queries
 
 from .conftest import shared_data_or_skip
 

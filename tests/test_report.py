@@ -33,8 +33,7 @@ from pipeline.records import (
 )
 from pipeline.report.common import ReportError, csv_cell, is_web_url, safe_name
 from pipeline.report.headline import headline
-from pipeline.report.site import render_markdown
-from pipeline.report.site import render_report
+from pipeline.report.site import render_markdown, render_report
 from pipeline.report.views import highlight
 
 FETCHED = datetime(2026, 11, 20, 8, 30, tzinfo=timezone.utc)

@@ -11,13 +11,10 @@ from types import ModuleType
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from pipeline.errors import StoreError
-from sqlmodel import select
-from pipeline.store import db, queries, tables
-from pipeline.serve.localserver import Route, serve
 from pipeline.records import CriterionResult, GradeStatus, Level
-from pipeline.report.site import render_report
 from pipeline.report.review import (
     EmptyNoteError,
     InvalidLevelError,
@@ -30,7 +27,10 @@ from pipeline.report.review import (
     points_for,
     set_override,
 )
+from pipeline.report.site import render_report
+from pipeline.serve.localserver import Route, serve
 from pipeline.settings import Settings
+from pipeline.store import db, queries, tables
 
 
 def _load(name: str) -> ModuleType:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.grade import checks
 from pipeline.errors import RubricError
-from pipeline.records import Criterion, CriterionResult, Level
+from pipeline.grade import checks
 from pipeline.grade.rubric import load_rubric, rubric_fingerprint
+from pipeline.records import Criterion, CriterionResult, Level
 from pipeline.settings import DEFAULT_RUBRIC
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rubrics"

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from pipeline.store import db, queries, tables
 from pipeline.demo import demo_server, write_targets
 from pipeline.run.flows import scheduled_label
 from pipeline.settings import Settings
+from pipeline.store import db, queries, tables
 
 from .conftest import REPO
 

@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.read.extract import extract_html, extract_text
-from pipeline.records import Block, PolicyText, Segment
 from pipeline.read.segment import (
     MAX_SEGMENT_CHARS,
     ZH_SEMICOLON_SPLIT_CHARS,
@@ -18,6 +17,7 @@ from pipeline.read.segment import (
     segment,
     segment_many,
 )
+from pipeline.records import Block, PolicyText, Segment
 
 FIXTURES = Path(__file__).parent / "fixtures" / "read"
 

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from pipeline.store import db, queries, save, tables
 from pipeline.errors import StoreError
 from pipeline.records import (
     CriterionResult,
@@ -23,6 +22,7 @@ from pipeline.records import (
     Segment,
     Target,
 )
+from pipeline.store import db, queries, save, tables
 
 TEXT = "We keep your data for 30 days. Contact privacy@example.org."
 

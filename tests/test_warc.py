@@ -14,9 +14,10 @@ from warcio.archiveiterator import ArchiveIterator
 
 from pipeline.fetch.archive import Archive, ArchiveError
 from pipeline.fetch.client import validators_of
-from pipeline.serve.localserver import RequestLog, Route, serve
-from pipeline.records import FetchOutcome, FetchResult, Target
 from pipeline.fetch.warc import NOT_MODIFIED_PROFILE, export_warc
+from pipeline.records import FetchOutcome, FetchResult, Target
+from pipeline.serve.localserver import RequestLog, Route, serve
+from tests.fetch_support import _server, archive, site  # noqa: F401 - fixtures
 from tests.test_fetch import (
     POLICY_EN,
     POLICY_ZH,
@@ -26,9 +27,6 @@ from tests.test_fetch import (
     get,
     settings_for,
 )
-
-
-from tests.fetch_support import _server, archive, site  # noqa: F401 - fixtures
 
 
 def read_warc(path: Path) -> list[tuple[str, dict[str, str], dict[str, str] | None, str | None, bytes]]:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from pipeline.store import db, queries, tables
-from pipeline.run.audit import in_shard, parse_shard, run_audit
 from pipeline.demo import demo_server, write_targets
 from pipeline.errors import PolicyAuditError
+from pipeline.run.audit import in_shard, parse_shard, run_audit
 from pipeline.settings import Settings
+from pipeline.store import db, queries, tables
 
 
 def _rows(url: str, label: str) -> dict[str, list[tuple]]:

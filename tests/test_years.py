@@ -16,11 +16,11 @@ from types import ModuleType
 
 import pytest
 
-from pipeline.store import db, queries
-from pipeline.report.compare import Comparison, compare_audits
 from pipeline.read.extract import extract_text
 from pipeline.records import GradeStatus, Level
+from pipeline.report.compare import Comparison, compare_audits
 from pipeline.settings import Settings
+from pipeline.store import db, queries
 
 pytestmark = pytest.mark.slow
 SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tosdr-tosback-versions-sample"

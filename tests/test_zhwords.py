@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.grade.features import normalise
 from pipeline.grade.zhwords import cut
+
 from .conftest import shared_data_or_skip
 
 jieba.setLogLevel(logging.WARNING)

@@ -31,7 +31,6 @@ from pipeline.fetch.politeness import FetchSession
 from pipeline.records import FetchOutcome, FetchResult, Target, Validators
 from pipeline.settings import Settings
 
-
 # ---------------------------------------------------------------- many targets
 
 

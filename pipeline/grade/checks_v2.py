@@ -49,7 +49,7 @@ _RULE = re.compile(r"[a-z_]+(?:\*\d+)?(?:\+[a-z_]+(?:\*\d+)?)*(?:@\d+)?")
 def _compile(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE | re.MULTILINE)  # ^ $: a segment's line
 
 
 def _lang_regex(spec: Mapping[str, Sequence[str]] | None, lang: str) -> re.Pattern[str] | None:
@@ -184,8 +184,8 @@ def _passages(criterion: Criterion, ctx: GradingContext, use_topic: bool = True)
         for j in range(i, min(len(segs), i + window + 1)):
             if j > i and segs[j].kind == "heading":
                 break
-            if j in excluded or not view.usable[j] or j not in found_in:
-                continue
+            if j not in found_in or (j > i and (j in excluded or not view.usable[j])):
+                continue  # the start itself was admitted above (a heading may start a passage)
             for name, f in found_in[j].items():
                 found.setdefault(name, f)
         passages.append(Passage(i, found))

@@ -13,7 +13,6 @@ from pipeline.report.common import _fmt_number
 from pipeline.report.headline import _sector_label, _stats
 from pipeline.report.views import _tier_scale
 
-
 # ---------------------------------------------------------------- charts (inline SVG)
 
 

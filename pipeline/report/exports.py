@@ -32,7 +32,8 @@ from pipeline.report.common import csv_cell
 from pipeline.report.review import Review, apply_overrides, overrides_for
 from pipeline.report.site import render_markdown
 from pipeline.settings import PROJECT_URL, VERSION
-from pipeline.store import queries, tables as store_tables
+from pipeline.store import queries
+from pipeline.store import tables as store_tables
 
 ExportFormat = Literal["csv", "json", "md"]
 FORMATS: tuple[str, ...] = ("csv", "json", "md")

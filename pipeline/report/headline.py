@@ -24,7 +24,6 @@ from pipeline.report.common import (
     _is_graded,
 )
 
-
 # ---------------------------------------------------------------- headline
 
 

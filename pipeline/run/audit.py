@@ -13,29 +13,29 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from pipeline.store import db, queries, save, tables
-from pipeline.fetch.archive import Archive
 from pipeline.errors import PolicyAuditError
+from pipeline.fetch.archive import Archive
 from pipeline.fetch.client import validators_from_archive
 from pipeline.fetch.fetcher import Fetcher
 from pipeline.grade.classify import Classifiers, load_classifiers
+from pipeline.grade.rubric import load_rubric, rubric_fingerprint
 from pipeline.read.reader import pdf_text
+from pipeline.records import FetchOutcome, FetchResult, PolicyText, Rubric, Segment, Target, Validators
 from pipeline.run.assess import BatchTimings, grade_fetched
 from pipeline.run.parallel import GradingPool
-from pipeline.records import FetchOutcome, FetchResult, PolicyText, Rubric, Segment, Target, Validators
-from pipeline.grade.rubric import load_rubric, rubric_fingerprint
-from pipeline.settings import Settings
 from pipeline.run.targets import load_targets
+from pipeline.settings import Settings
+from pipeline.store import db, queries, save, tables
 
 log = logging.getLogger(__name__)
 

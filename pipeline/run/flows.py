@@ -20,9 +20,13 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from pipeline.store import db, queries, save
 from pipeline.fetch.archive import Archive
+from pipeline.fetch.batch import fetch_targets
+from pipeline.fetch.fetcher import Fetcher
 from pipeline.grade.classify import Classifiers, load_classifiers
+from pipeline.grade.rubric import load_rubric
+from pipeline.read.reader import pdf_text
+from pipeline.records import FetchResult, Rubric, Target
 from pipeline.run.assess import BatchTimings
 from pipeline.run.audit import (
     FETCH_AHEAD,
@@ -32,15 +36,10 @@ from pipeline.run.audit import (
     previous_validators,
     process_batch,
 )
-from pipeline.fetch.batch import fetch_targets
-from pipeline.fetch.fetcher import Fetcher
 from pipeline.run.parallel import GradingPool
-from pipeline.read.reader import pdf_text
-from pipeline.records import FetchResult, Rubric, Target
-from pipeline.grade.rubric import load_rubric
-from pipeline.settings import Settings
 from pipeline.run.targets import load_targets
-
+from pipeline.settings import Settings
+from pipeline.store import db, queries, save
 
 # robots.txt verdicts per audit run, shared by its fetch tasks in this process
 _ROBOTS: dict[int, dict] = {}

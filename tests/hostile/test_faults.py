@@ -28,9 +28,10 @@ from sqlalchemy import create_engine, func, text
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from pipeline.store import db as store_db, tables
 from pipeline.cli import app
 from pipeline.serve.localserver import Handler, Route, serve
+from pipeline.store import db as store_db
+from pipeline.store import tables
 
 from . import bodies as b
 

@@ -22,13 +22,13 @@ from selectolax.lexbor import LexborHTMLParser
 from sqlalchemy import func
 from sqlmodel import select
 
-from pipeline.store import db, queries, tables
-from pipeline.run.audit import run_audit
-from pipeline.serve.localserver import Handler, Route, serve
+from pipeline.grade.rubric import load_rubric
 from pipeline.records import FetchOutcome, GradeStatus, ServiceReport
 from pipeline.report.site import render_report
-from pipeline.grade.rubric import load_rubric
+from pipeline.run.audit import run_audit
+from pipeline.serve.localserver import Handler, Route, serve
 from pipeline.settings import Settings
+from pipeline.store import db, queries, tables
 
 from . import bodies as b
 

@@ -6,13 +6,13 @@ from functools import lru_cache
 
 import pytest
 
-from pipeline.demo import demo_file
 from pipeline.content.markup import MAX_NESTING, limit_nesting
-from pipeline.read.extract import extract_html, extract_pdf, extract_text
+from pipeline.demo import demo_file
 from pipeline.grade.grader import grade
-from pipeline.records import GradeStatus, PolicyText, Rubric
 from pipeline.grade.rubric import load_rubric
+from pipeline.read.extract import extract_html, extract_pdf, extract_text
 from pipeline.read.segment import MAX_SEGMENT_CHARS, segment
+from pipeline.records import GradeStatus, PolicyText, Rubric
 from pipeline.settings import DEFAULT_RUBRIC
 
 from . import bodies as b

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.content.charset import decode_body
-from pipeline.read.extract import extract, extract_html, extract_pdf, extract_text
 from pipeline.grade.grader import grade
-from pipeline.records import PolicyText, Rubric
 from pipeline.grade.rubric import load_rubric
+from pipeline.read.extract import extract, extract_html, extract_pdf, extract_text
 from pipeline.read.segment import segment, segment_many
+from pipeline.records import PolicyText, Rubric
 from pipeline.settings import DEFAULT_RUBRIC
 
 from . import bodies as b
