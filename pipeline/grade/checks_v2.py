@@ -23,7 +23,9 @@ no ``exclude`` pattern, and runs over up to ``window`` following segments of the
 (it stops at the next heading). Components are searched in the reading text of the passage's
 segments (section numbers blanked). A rule ``a+b`` holds when ``a`` and ``b`` are both found in
 one passage; a term ``a*5`` holds when at least 5 *distinct* strings of component ``a`` are
-found across all the policy's passages (items listed one by one).
+found across all the policy's passages (items listed one by one); ``a+b@3`` must hold in 3
+passages; ``a+how & b+how`` needs each part in a passage of its own (every right with its way
+of exercising it). ``^`` and ``$`` in a pattern anchor a line of a segment.
 
 The result records the components behind the level in its note ("full: channel: 邮箱;
 response: 15个工作日内") and quotes the segments that hold them, best passage first.
@@ -70,6 +72,11 @@ class Rule:
     @property
     def components(self) -> list[str]:
         return [t.component for t in self.terms]
+
+
+def parse_rules(text: str) -> tuple[Rule, ...]:
+    """``"a+how & b+how"``: rules that must each hold, each in passages of its own."""
+    return tuple(parse_rule(part.strip()) for part in text.split("&"))
 
 
 def parse_rule(rule: str) -> Rule:
@@ -182,8 +189,8 @@ def _passages(criterion: Criterion, ctx: GradingContext, use_topic: bool = True)
             continue
         found: dict[str, Found] = {}
         for j in range(i, min(len(segs), i + window + 1)):
-            if j > i and segs[j].kind == "heading":
-                break
+            if j > i and view.why_skipped[j] == "heading":
+                break  # the next section
             if j not in found_in or (j > i and (j in excluded or not view.usable[j])):
                 continue  # the start itself was admitted above (a heading may start a passage)
             for name, f in found_in[j].items():
@@ -238,13 +245,16 @@ def _evidence(ctx: GradingContext, passages: Sequence[Passage], components: Sequ
     return tuple(out)
 
 
-def _describe(level: Level, p: Passage | None, components: Sequence[str], counts: Mapping[str, int]) -> str:
+def _describe(level: Level, passages: Sequence[Passage], components: Sequence[str], counts: Mapping[str, int]) -> str:
+    """ "full: channel: 邮箱; response: 15个工作日内" -- the first string found of each component."""
     parts = []
     for name in components:
-        if name in counts and counts[name]:
+        if counts.get(name):
             parts.append(f"{name}: {counts[name]} distinct")
-        elif p is not None and name in p.found:
-            parts.append(f"{name}: {p.found[name].text.strip()[:40]}")
+            continue
+        found = next((p.found[name] for p in passages if name in p.found), None)
+        if found is not None:
+            parts.append(f"{name}: {found.text.strip()[:40]}")
     return f"{level.value}: " + ("; ".join(parts) if parts else "stated")
 
 
@@ -268,29 +278,37 @@ def components_v2(criterion: Criterion, ctx: GradingContext) -> CriterionResult:
     params = criterion.params
     passages = _passages(criterion, ctx)
     spec = params.get("components") or {}
-    full_rules = [parse_rule(r) for r in params.get("full") or ()]
-    partial_rules = [parse_rule(r) for r in params.get("partial") or ()]
-    counted = {t.component for rules in (full_rules, partial_rules) for r in rules for t in r.terms if t.min_distinct}
+    full_rules = [parse_rules(r) for r in params.get("full") or ()]
+    partial_rules = [parse_rules(r) for r in params.get("partial") or ()]
+    counted = {
+        t.component for rules in (full_rules, partial_rules) for rs in rules for r in rs for t in r.terms if t.min_distinct
+    }
     counts = {c: len(_distinct(passages, ctx, c, spec)) for c in counted}
     anywhere = _passages(criterion, ctx, use_topic=False) if params.get("partial_anywhere") else passages
     for level, rules in ((Level.FULL, full_rules), (Level.PARTIAL, partial_rules)):
-        for rule in rules:
+        for conjuncts in rules:
             pool = anywhere if level is Level.PARTIAL else passages
-            holding = [p for p in pool if _rule_holds(rule.terms, p, counts)]
-            distinct = {tuple(sorted({p.found[n].seg for n in rule.components if n in p.found})) for p in holding}
-            if len(distinct) < rule.min_passages:
-                continue
-            names = rule.components
-            holding.sort(key=lambda p: -len([n for n in names if n in p.found]))
-            return CriterionResult(
-                criterion_id=criterion.id,
-                level=level,
-                points=round(criterion.weight * CREDIT[level], 2),
-                weight=criterion.weight,
-                method=criterion.check,
-                evidence=_evidence(ctx, holding, names),
-                note=_describe(level, holding[0], names, {c: counts[c] for c in names if c in counts}),
-            )
+            chosen: list[Passage] = []
+            names: list[str] = []
+            for rule in conjuncts:  # "a+how & b+how": each part in some passage of its own
+                holding = [p for p in pool if _rule_holds(rule.terms, p, counts)]
+                distinct = {tuple(sorted({p.found[n].seg for n in rule.components if n in p.found})) for p in holding}
+                if len(distinct) < rule.min_passages:
+                    break
+                holding.sort(key=lambda p: -len([n for n in rule.components if n in p.found]))
+                chosen.append(holding[0])
+                chosen.extend(holding[1:])
+                names.extend(n for n in rule.components if n not in names)
+            else:
+                return CriterionResult(
+                    criterion_id=criterion.id,
+                    level=level,
+                    points=round(criterion.weight * CREDIT[level], 2),
+                    weight=criterion.weight,
+                    method=criterion.check,
+                    evidence=_evidence(ctx, chosen, names),
+                    note=_describe(level, chosen, names, {c: counts[c] for c in names if c in counts}),
+                )
     return CriterionResult(
         criterion_id=criterion.id,
         level=Level.NONE,

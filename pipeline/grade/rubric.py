@@ -201,11 +201,11 @@ class _Validator:
             if rule is None:
                 continue
             try:
-                parsed = checks_v2.parse_rule(rule)
+                parsed = checks_v2.parse_rules(rule)
             except ValueError as exc:
                 self.add(item, f"{field}[{j}]", str(exc))
                 continue
-            for t in parsed.terms:
+            for t in (t for r in parsed for t in r.terms):
                 if t.component not in known:
                     self.add(item, f"{field}[{j}]", f"rule {rule!r} names {t.component!r}, which is not in components")
 
