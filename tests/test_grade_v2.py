@@ -160,7 +160,7 @@ def test_grades_agree_with_careful_readers_above_the_floors() -> None:
     shared_data_or_skip("opp-115")
     from pipeline.train.grades import run_grade_evaluation
 
-    floors = json.loads((REPO / "models" / "floors.json").read_text(encoding="utf-8"))["grades"]
+    floors = json.loads((REPO / "models" / "grades_floors.json").read_text(encoding="utf-8"))
     m = run_grade_evaluation(shared.parent, REPO / "rubrics" / "transparency.v2.yaml", REPO / "models", out=Path("/dev/null"))
     assert m["criteria_in_sample"]["pooled_kappa"] >= floors["zh_pooled_kappa"]
     assert m["cross_validated"]["scores"]["spearman"] >= floors["zh_cv_spearman"]

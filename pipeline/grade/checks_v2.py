@@ -18,7 +18,7 @@ per language) and the rules that make a level::
       partial_anywhere: true                            # partial rules need no topic
 
 A *passage* starts at a usable segment (not a table of contents or a bare heading, see
-:mod:`pipeline.passages`) that matches ``topic`` (any segment when there is no topic) and
+:mod:`pipeline.grade.passages`) that matches ``topic`` (any segment when there is no topic) and
 no ``exclude`` pattern, and runs over up to ``window`` following segments of the same section
 (it stops at the next heading). Components are searched in the reading text of the passage's
 segments (section numbers blanked). A rule ``a+b`` holds when ``a`` and ``b`` are both found in
@@ -330,7 +330,7 @@ _DOCTYPE_LEVEL = {
 @register("document_type.v2")
 def document_type_v2(criterion: Criterion, ctx: GradingContext) -> CriterionResult:
     """Full for a standalone privacy policy, partial for an agreement with a privacy section,
-    none for a user agreement or other terms (the document type found by :mod:`pipeline.doctype`)."""
+    none for a user agreement or other terms (the document type found by :mod:`pipeline.read.doctype`)."""
     level, why = _DOCTYPE_LEVEL.get(ctx.doctype or "privacy_policy", (Level.NONE, f"document type {ctx.doctype}"))
     return CriterionResult(
         criterion_id=criterion.id,
