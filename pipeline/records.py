@@ -202,6 +202,8 @@ class ServiceReport:
     archive_path: str | None  # path of the archived raw bytes, relative to the report's data dir
     text: str | None  # extracted policy text (for highlighting evidence)
     language: Language | None
+    doctype: str | None = None  # what the graded document is (see pipeline.read.doctype)
+    doctype_reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -168,3 +168,61 @@ def test_grades_agree_with_careful_readers_above_the_floors() -> None:
     assert m["cross_validated"]["tiers"]["within_one"] >= floors["zh_cv_tier_within_one"]
     assert m["doctype"]["correct"] >= floors["doctype_correct"]
     assert m["english"]["pooled_kappa"] >= floors["en_pooled_kappa"]
+
+
+AGREEMENT = (
+    "星河用户服务协议\n第一条 账号注册\n用户应当使用真实信息注册账号。\n第二条 用户行为规范\n用户不得发布违法信息。\n"
+    "第三条 知识产权\n本软件的知识产权归本公司所有。\n第四条 违约责任\n用户违反本协议的，应承担违约责任。\n"
+    "第五条 免责声明\n因不可抗力造成的损失，本公司不承担责任。\n第六条 法律适用与争议解决\n本协议适用中华人民共和国法律，争议由本公司所在地人民法院管辖。\n"
+    "第七条 隐私保护\n我们会保护您的个人信息和隐私，不会向第三方披露您的个人信息，详见《隐私政策》。\n"
+)
+POLICY = HEAD + (
+    "一、我们如何收集您的个人信息\n注册时我们会收集您的手机号码，用于创建账号。\n"
+    "二、如何联系我们\n如您对本政策有任何疑问，可以通过电子邮件 privacy@xinghe.example 与我们联系，我们将在十五个工作日内回复。\n"
+)
+
+
+def test_document_type_is_stored_and_flagged_in_the_ranking(tmp_path: Path) -> None:
+    """A service whose link leads to a user agreement is graded as it stands, stored with its
+    document type and flagged "no standalone policy" in the published ranking."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    from pipeline.report.site import render_report
+    from pipeline.run.audit import run_audit
+    from pipeline.serve.localserver import Route, serve
+    from pipeline.settings import Settings
+    from pipeline.store import db, queries
+
+    def page(text: str) -> Route:
+        body = "".join(f"<p>{line}</p>" for line in text.split("\n") if line)
+        return Route(f"<html><head><meta charset='utf-8'></head><body>{body}</body></html>".encode())
+
+    routes = {"/robots.txt": Route(b"User-agent: *\nAllow: /\n", content_type="text/plain"), "/terms": page(AGREEMENT), "/privacy": page(POLICY)}
+    settings = Settings(data_dir=tmp_path, allow_private=True, use_classifier=False, workers=1,
+                        rubric=REPO / "rubrics" / "transparency.v2.yaml")
+    targets = tmp_path / "targets.csv"
+    with serve(routes) as base:
+        targets.write_text(
+            "id,name,kind,sector,region,policy_url,homepage\n"
+            f"terms-only,Terms Only,app,tools,CN,{base}/terms,\n"
+            f"xinghe,星河笔记,app,tools,CN,{base}/privacy,\n",
+            encoding="utf-8",
+        )
+        run = run_audit(targets, "v2", settings)
+    assert run.status == "completed"
+    engine = db.make_engine(settings.db_url)
+    with db.session_scope(engine) as session:
+        report = queries.load_report(session, "v2")
+    engine.dispose()
+    by_id = {s.target.id: s for s in report.services}
+    assert by_id["terms-only"].doctype == "user_agreement" and "agreement" in by_id["terms-only"].doctype_reason
+    assert by_id["xinghe"].doctype == "privacy_policy"
+    exists = {s.target.id: next(c for c in s.criteria if c.criterion_id == "policy_exists").level for s in report.services}
+    assert exists == {"terms-only": Level.NONE, "xinghe": Level.FULL}
+    index = render_report(report, V2, tmp_path / "site")
+    rows = LexborHTMLParser(index.read_text(encoding="utf-8")).css("tr[data-service-id]")
+    flags = {r.attributes["data-service-id"]: r.css_first(".doctype-flag") for r in rows}
+    assert flags["terms-only"] is not None and "no standalone policy" in flags["terms-only"].text()
+    assert flags["xinghe"] is None
+    service_page = next((tmp_path / "site" / "services").glob("terms-only*.html")).read_text(encoding="utf-8")
+    assert "用户协议" in service_page and "Document type" in service_page

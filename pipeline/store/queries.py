@@ -116,7 +116,7 @@ def reusable_grade(
     grade = Grade(
         status=GradeStatus(score.status), rubric_id=score.rubric_id, rubric_version=score.rubric_version,
         score=score.score, tier=score.tier, criteria=_criteria_from_rows(crit), reason=score.reason,
-        model_version=score.model_version,
+        model_version=score.model_version, doctype=score.doctype, doctype_reason=score.doctype_reason,
     )
     return grade, score.run_id
 
@@ -143,7 +143,7 @@ def reusable_scores(
     rows = session.execute(
         select(
             Snapshot.sha256, Score.run_id, Score.service_id, Score.status, Score.rubric_id, Score.rubric_version,
-            Score.score, Score.tier, Score.reason, Score.model_version,
+            Score.score, Score.tier, Score.reason, Score.model_version, Score.doctype, Score.doctype_reason,
         )
         .join(Snapshot, Score.snapshot_id == Snapshot.id)  # type: ignore[arg-type]
         .where(
@@ -160,6 +160,7 @@ def reusable_scores(
             grade = Grade(
                 status=GradeStatus(r.status), rubric_id=r.rubric_id, rubric_version=r.rubric_version,
                 score=r.score, tier=r.tier, reason=r.reason, model_version=r.model_version,
+                doctype=r.doctype, doctype_reason=r.doctype_reason,
             )
             out[r.sha256] = ReusableGrade(grade, r.run_id, r.service_id)
     return out
@@ -285,6 +286,8 @@ def load_report(session: Session, label: str, with_text: bool = True) -> AuditRe
                 archive_path=(f"{snap.sha256[:2]}/{snap.sha256[2:]}" if snap and snap.sha256 else None),
                 text=doc.text if doc else None,
                 language=doc.language if doc else None,  # type: ignore[arg-type]
+                doctype=sc.doctype,
+                doctype_reason=sc.doctype_reason,
             )
         )
     out.sort(key=lambda r: (r.rank is None, r.rank or 0, r.target.name, r.target.id))

@@ -243,7 +243,7 @@ def _save_batch(session: Session, run_id: int, items: Sequence[ResultItem]) -> N
         {"run_id": run_id, "service_id": it.target.id, "snapshot_id": sid, "status": str(it.grade.status),
          "score": it.grade.score, "tier": it.grade.tier, "reason": it.grade.reason, "rubric_id": it.grade.rubric_id,
          "rubric_version": it.grade.rubric_version, "model_version": it.grade.model_version, "graded_at": now,
-         "reused_from_run": it.reused_from_run}
+         "reused_from_run": it.reused_from_run, "doctype": it.grade.doctype, "doctype_reason": it.grade.doctype_reason}
         for it, sid in zip(items, snap_ids, strict=True)
     ])
     crit = [

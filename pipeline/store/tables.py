@@ -126,6 +126,8 @@ class Score(SQLModel, table=True):
     model_version: str | None = None
     graded_at: datetime = Field(default_factory=_now)
     reused_from_run: int | None = Field(default=None, description="run whose grade of the same content was reused")
+    doctype: str | None = Field(default=None, description="privacy_policy, user_agreement, agreement_with_privacy_section or other")
+    doctype_reason: str = Field(default="", description="why the document was given that type")
 
 
 class CriterionRow(SQLModel, table=True):
