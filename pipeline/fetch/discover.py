@@ -213,12 +213,14 @@ def privacy_rule_topics(text: str) -> int:
     return sum(1 for pattern in PRIVACY_RULE_TOPICS if pattern.search(text))
 
 
-def classify_page(html: str, is_html: bool = True) -> PageKind:
+def classify_page(html: str, is_html: bool = True, strong_link: bool = False) -> PageKind:
     """What a fetched page is: a privacy ``policy``, a user ``agreement`` with no privacy rules,
     an app shell needing JavaScript (``js_shell``), or ``other``.
 
     A user agreement that carries a privacy chapter (at least :data:`MIN_RULE_TOPICS` topics)
-    counts as a policy: some services publish their privacy rules that way.
+    counts as a policy: some services publish their privacy rules that way. ``strong_link``:
+    the page was reached by a link naming the policy, so a short page whose title or heading
+    names it and that covers at least one privacy-rule topic is one (however few keywords it has).
     """
     if is_html:
         if needs_javascript(html):
@@ -236,6 +238,8 @@ def classify_page(html: str, is_html: bool = True) -> PageKind:
     if AGREEMENT_TITLE.search(heading) and not privacy_heading:
         return "policy" if privacy_rule_topics(text) >= MIN_RULE_TOPICS and hits >= MIN_KEYWORD_HITS else "agreement"
     if privacy_heading and hits >= 3:
+        return "policy"
+    if strong_link and privacy_heading and privacy_rule_topics(text) >= 1:
         return "policy"
     if hits >= MIN_KEYWORD_HITS and hits * 1000 / len(text) >= MIN_DENSITY_PER_1000:
         return "policy"

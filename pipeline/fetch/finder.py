@@ -114,17 +114,21 @@ class _Finder:
             return None
         return decode_body(page.body, page.content_type)[0]
 
-    def _kind(self, page: FetchResult) -> str:
-        """classify_page of an OK page: policy / agreement / js_shell / other (PDF and text judged by their text)."""
+    def _kind(self, page: FetchResult, strong_link: bool = False) -> str:
+        """classify_page of an OK page: policy / agreement / js_shell / other (PDF and text judged by their text).
+
+        ``strong_link``: the page was reached by a link that names the policy (e.g. a footer's
+        "Privacy Policy"), so a short page titled as a policy counts as one.
+        """
         body = page.body or b""
         kind = sniff_kind(body, page.content_type)
         if kind == "html":
-            return classify_page(decode_body(body, page.content_type)[0])
+            return classify_page(decode_body(body, page.content_type)[0], strong_link=strong_link)
         if kind == "text":
-            return classify_page(decode_body(body, page.content_type)[0], is_html=False)
+            return classify_page(decode_body(body, page.content_type)[0], is_html=False, strong_link=strong_link)
         if kind == "pdf" and self.pdf_text is not None:
             text = self.pdf_text(body)
-            return classify_page(text, is_html=False) if text.strip() else "other"
+            return classify_page(text, is_html=False, strong_link=strong_link) if text.strip() else "other"
         return "other"
 
     async def javascript(self, page: FetchResult, html: str) -> FetchResult:
@@ -265,6 +269,7 @@ class _Finder:
         seq = 0
         agreements: list[str] = []
         shells: list[FetchResult] = []
+        failures: list[FetchResult] = []  # strong candidate links that could not be fetched
 
         def enqueue(result: FetchResult, depth: int, path: tuple[str, ...]) -> None:
             nonlocal seq
@@ -290,11 +295,15 @@ class _Finder:
             page = await self.get(url)
             visits += 1
             if page.outcome is not FetchOutcome.OK or page.body is None:
+                if -neg_score >= STRONG:
+                    failures.append(replace(
+                        page, discovery_path=(*path, url), error=f"privacy policy link {url}: {page.error}",
+                    ))
                 continue
             final = page.final_url or url
             visited.add(final)
             kind = sniff_kind(page.body, page.content_type)
-            verdict = self._kind(page)
+            verdict = self._kind(page, strong_link=-neg_score >= STRONG)
             if kind == "pdf" and (verdict == "policy" or -neg_score >= STRONG):
                 return self._found(page, path)
             if verdict == "js_shell" and -neg_score >= STRONG:
@@ -308,6 +317,8 @@ class _Finder:
             if verdict == "agreement":
                 agreements.append(final)
             enqueue(page, depth + 1, (*path, final))
+        if failures:  # discovery did not complete: the likeliest policy could not be fetched
+            return failures[0]
         if shells:
             return shells[0]
         what = "homepage" if not prefix else "start page"
