@@ -310,7 +310,7 @@ def test_render_refuses_a_rubric_other_than_the_audits(tmp_path: Path) -> None:
 def test_scores_csv_has_one_row_per_service_in_rank_order(site: Path) -> None:
     rows = read_csv(site / "scores.csv")
     assert list(rows[0]) == ["rank", "service_id", "name", "sector", "kind", "region", "status", "score",
-                             "tier", "reason", "rubric_id", "rubric_version", "snapshot_sha256"]
+                             "tier", "reason", "rubric_id", "rubric_version", "snapshot_sha256", "doctype"]
     assert [r["service_id"] for r in rows] == [
         "alpha-bank", "evil<script>", "Shop/β?x=1&y=<2>", "empty-words", "ghost-app", "blocked-site"]
     assert rows[0]["score"] == "75" and rows[0]["tier"] == "fairly_high" and rows[0]["rank"] == "1"

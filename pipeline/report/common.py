@@ -42,7 +42,7 @@ NO_SECTOR = ("未分类", "no sector")
 
 SCORES_COLUMNS = (
     "rank", "service_id", "name", "sector", "kind", "region", "status", "score", "tier",
-    "reason", "rubric_id", "rubric_version", "snapshot_sha256",
+    "reason", "rubric_id", "rubric_version", "snapshot_sha256", "doctype",
 )
 CRITERIA_COLUMNS = (
     "service_id", "criterion_id", "level", "points", "weight", "method", "note",

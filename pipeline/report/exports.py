@@ -59,7 +59,7 @@ CSV_COLUMNS = (
     "rubric_id", "rubric_version", "model_version", "snapshot_sha256", "policy_url",
     "criterion_id", "level", "points", "weight", "method", "note",
     "machine_level", "reviewed_level", "reviewer", "review_note",
-    "evidence_quotes", "evidence_offsets",
+    "evidence_quotes", "evidence_offsets", "doctype",
 )
 
 
@@ -103,6 +103,8 @@ def _service_dict(report: AuditReport, reviews: Mapping[tuple[str, str], Review]
                 "snapshot_sha256": snap.sha256 if snap else None,
                 "fetched_at": snap.fetched_at.isoformat() if snap else None,
                 "language": svc.language,
+                "doctype": svc.doctype,
+                "doctype_reason": svc.doctype_reason,
                 "criteria": criteria,
             }
         )
@@ -119,7 +121,7 @@ def csv_rows(report: AuditReport, reviews: Mapping[tuple[str, str], Review] | No
             s["snapshot_sha256"], s["policy_url"],
         ]
         if not s["criteria"]:
-            rows.append(head + [None] * (len(CSV_COLUMNS) - len(head)))
+            rows.append(head + [None] * (len(CSV_COLUMNS) - len(head) - 1) + [s["doctype"]])
         for c in s["criteria"]:
             r = c["review"]
             rows.append(
@@ -129,6 +131,7 @@ def csv_rows(report: AuditReport, reviews: Mapping[tuple[str, str], Review] | No
                     c["machine_level"], r["level"] if r else None, r["reviewer"] if r else None, r["note"] if r else None,
                     EVIDENCE_SEPARATOR.join(e["quote"] for e in c["evidence"]),
                     " ".join(f"{e['start']}-{e['end']}" for e in c["evidence"]),
+                    s["doctype"],
                 ]
             )
     return rows
@@ -282,6 +285,8 @@ COLUMN_NOTES: Mapping[str, Mapping[str, str]] = {
         "rubric_version": "Rubric version used for this grade",
         "model_version": "Classifiers used as evidence; empty = rules only",
         "graded_at": "When the grade was computed (UTC)",
+        "doctype": "What the graded document is: privacy_policy, user_agreement, agreement_with_privacy_section, other",
+        "doctype_reason": "Why the document was given that type",
     },
     "criterion_results": {
         "id": "Row id (internal key)",

@@ -199,7 +199,7 @@ def _score_rows(report: AuditReport) -> list[list[object]]:
             svc.rank if graded else None, t.id, t.name, t.sector, t.kind, t.region, str(svc.status),
             svc.score if graded else None, svc.tier if graded else None, svc.reason,
             report.rubric_id, report.rubric_version,
-            svc.snapshot.sha256 if svc.snapshot else None,
+            svc.snapshot.sha256 if svc.snapshot else None, svc.doctype,
         ])
     return rows
 
