@@ -226,3 +226,7 @@ def test_document_type_is_stored_and_flagged_in_the_ranking(tmp_path: Path) -> N
     assert flags["xinghe"] is None
     service_page = next((tmp_path / "site" / "services").glob("terms-only*.html")).read_text(encoding="utf-8")
     assert "用户协议" in service_page and "Document type" in service_page
+    methodology = LexborHTMLParser((tmp_path / "site" / "methodology.html").read_text(encoding="utf-8"))
+    agreement = methodology.css_first("#agreement")  # the measured agreement published with the rubric
+    published = json.loads((REPO / "rubrics" / "transparency.v2.agreement.json").read_text(encoding="utf-8"))
+    assert agreement is not None and str(published["pooled_kappa"]) in agreement.text()

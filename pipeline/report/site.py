@@ -142,7 +142,7 @@ def render_report(
             service_tpl.render(root="../", page=page, **common), encoding="utf-8"
         )
     (out_dir / "methodology.html").write_text(
-        env.get_template("methodology.html.j2").render(root="", **common), encoding="utf-8"
+        env.get_template("methodology.html.j2").render(root="", agreement=_agreement(rubric), **common), encoding="utf-8"
     )
     _write_csv(out_dir / "scores.csv", SCORES_COLUMNS, _score_rows(report))
     _write_csv(out_dir / "criteria.csv", CRITERIA_COLUMNS, _criteria_rows(report))
@@ -151,6 +151,21 @@ def render_report(
 
 
 # ---------------------------------------------------------------- internals: checks
+
+
+def _agreement(rubric: Rubric) -> dict | None:
+    """The measured agreement published beside the rubric file (``<rubric>.agreement.json``, written by
+    ``policyaudit evaluate --grades``), when it was measured for this very rubric id and version."""
+    import json
+
+    if not rubric.source:
+        return None
+    path = Path(rubric.source).with_name(Path(rubric.source).stem + ".agreement.json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("rubric") == f"{rubric.id}@{rubric.version}" else None
 
 
 def _holds(path: Path, sha256: str) -> bool:

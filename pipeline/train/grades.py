@@ -428,9 +428,47 @@ def run_grade_evaluation(shared_data: Path, rubric_path: Path, models_dir: Path,
 
     metrics = evaluate_grades(load_dev_set(shared_data), rubric, grade_file)
     metrics["model_version"] = classifiers.version
+    metrics["rubric_file"] = rubric_path.name
     metrics["english"] = evaluate_english(shared_data, rubric, classifiers)
     dest = out or models_dir / "grades_metrics.json"
-    tmp = dest.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metrics, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(dest)
+    _write_json(dest, metrics)
+    if out is None:  # the published summary travels with the rubric file (the methodology page shows it)
+        _write_json(agreement_path(rubric_path), agreement_summary(metrics))
     return metrics
+
+
+def _write_json(dest: Path, data: Mapping) -> None:
+    import json
+
+    if str(dest) == "/dev/null":
+        return
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(dest)
+
+
+def agreement_path(rubric_path: Path) -> Path:
+    """``rubrics/transparency.v2.yaml`` -> ``rubrics/transparency.v2.agreement.json``."""
+    return rubric_path.with_name(rubric_path.stem + ".agreement.json")
+
+
+def agreement_summary(m: Mapping) -> dict:
+    """The figures a methodology page states, from a full evaluation."""
+    a, cv = m["criteria_in_sample"], m["cross_validated"]
+    return {
+        "rubric": m["rubric"],
+        "dataset": m["dataset"],
+        "policies": a["policies"],
+        "judgements": a["judgements"],
+        "pooled_kappa": a["pooled_kappa"],
+        "pooled_kappa_ci95": a["pooled_kappa_ci95"],
+        "criteria_kappa": {c: r["kappa"] for c, r in a["criteria"].items()},
+        "cv_spearman": cv["scores"]["spearman"],
+        "cv_mean_offset": cv["scores"]["mean_offset"],
+        "cv_tier_exact": cv["tiers"]["exact"],
+        "cv_tier_within_one": cv["tiers"]["within_one"],
+        "doctype_correct": m["doctype"]["correct"],
+        "english_pooled_kappa": m["english"]["pooled_kappa"] if "english" in m else None,
+        "english_policies": m["english"]["policies"] if "english" in m else None,
+        "command": "policyaudit evaluate --grades --data ../shared/data --rubric rubrics/" + m.get("rubric_file", ""),
+    }
