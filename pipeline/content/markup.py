@@ -27,10 +27,36 @@ _RAW_TEXT_TAGS = frozenset(
 )
 _UNWRAP_AS_BREAK = sel.BLOCK_TAGS | frozenset(sel.HEADING_TAGS) | sel.LIST_ITEM_TAGS
 _TAG_START_RE = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
-_TAG_TOKEN_RE = re.compile(
-    r"""</?[A-Za-z][^\s/>]*(?:\s+(?:[^\s/>"'=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*))?|/(?!>)))*\s*/?>"""
-)
+# inside a tag, the characters that can change where it ends: '>' ends it, '=' may start a quoted value
+_TAG_STOP_RE = re.compile(r"[>=]")
+_VALUE_START_RE = re.compile(r"\s*")
 _CLOSE_SEARCH = 64  # how far down the open-element stack an end tag looks for its start tag
+
+
+def tag_end(html: str, pos: int) -> int:
+    """Index just past the ``>`` ending the tag whose name ends at ``pos`` (``len(html)`` if unclosed).
+
+    A ``>`` inside a quoted attribute value does not end the tag. One forward scan, each
+    character looked at a bounded number of times: no backtracking regex ever runs over markup
+    (a pattern with two ways to read each quoted value took 2^n steps on an unclosed tag of n
+    attributes).
+    """
+    end = len(html)
+    while True:
+        m = _TAG_STOP_RE.search(html, pos)
+        if m is None:
+            return end
+        if m.group() == ">":
+            return m.end()
+        value = _VALUE_START_RE.match(html, m.end()).end()  # type: ignore[union-attr]
+        quote = html[value : value + 1]
+        if quote in ("\"", "'"):
+            close = html.find(quote, value + 1)
+            if close < 0:
+                return end
+            pos = close + 1
+        else:
+            pos = value
 
 
 def limit_nesting(html: str, max_depth: int = MAX_NESTING) -> str:
@@ -69,8 +95,7 @@ def limit_nesting(html: str, max_depth: int = MAX_NESTING) -> str:
             cut = len(stack) >= max_depth
             stack.append((name, not cut))
         if cut:
-            token = _TAG_TOKEN_RE.match(html, m.start())
-            stop = token.end() if token is not None else html.find(">", pos) + 1 or len(html)
+            stop = tag_end(html, pos)
             cuts.append((m.start(), stop, "<br>" if name in _UNWRAP_AS_BREAK else ""))
             pos = stop
     if not cuts:

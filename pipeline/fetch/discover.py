@@ -147,7 +147,11 @@ def find_policy_links(html: str, base_url: str) -> list[tuple[str, str, int]]:
 
 def visible_text(html: str) -> tuple[str, str]:
     """``(title, visible body text)`` of a page, scripts and styles removed."""
-    tree = LexborHTMLParser(limit_nesting(html))
+    return _visible_text(LexborHTMLParser(limit_nesting(html)))
+
+
+def _visible_text(tree: LexborHTMLParser) -> tuple[str, str]:
+    """``(title, visible body text)`` of a parsed page; removes its scripts and styles."""
     title_node = tree.css_first("title")
     title = title_node.text(strip=True) if title_node is not None else ""
     for node in tree.css("script, style, noscript, template"):
@@ -177,16 +181,19 @@ PRIVACY_RULE_TOPICS: tuple[re.Pattern[str], ...] = (
 )
 MIN_RULE_TOPICS = 4  # an agreement covering at least this many topics carries privacy rules
 
-# an app shell that only JavaScript fills
-_MOUNT_POINT = re.compile(
-    r"""<div[^>]+id\s*=\s*["']?(root|app|__next|__nuxt|main-app|appRoot)(?:["']|(?=[\s>]))[^>]*>\s*</div>""", re.I
-)
-_NOSCRIPT_JS = re.compile(
-    r"<noscript[^>]*>(?:(?!</noscript>).){0,2000}?(javascript|\bJS\b|启用|开启|啟用)(?:(?!</noscript>).)*</noscript>",
-    re.I | re.S,
-)
-_SCRIPT_TAG = re.compile(r"<script\b", re.I)
+# an app shell that only JavaScript fills: an empty mount point, or a <noscript> asking for JavaScript.
+# Judged on the parsed tree (one linear parse), never by regexes over the markup, which took
+# quadratic time on pages of unclosed "<div id=" tags.
+MOUNT_IDS = frozenset({"root", "app", "__next", "__nuxt", "main-app", "approot"})
+_ENABLE_JS = re.compile(r"javascript|\bJS\b|启用|开启|啟用", re.I)
 JS_SHELL_MAX_TEXT = 200  # visible characters below which a page with scripts may be a shell
+NOSCRIPT_LOOK = 2000  # characters of a <noscript> searched for a request to enable JavaScript
+
+
+def _empty(node: LexborNode) -> bool:
+    if node.child is None:
+        return True
+    return not (node.text(deep=True) or "").strip() and all(c.tag == "-text" for c in node.iter(include_text=True))
 
 
 def needs_javascript(html: str) -> str | None:
@@ -195,17 +202,27 @@ def needs_javascript(html: str) -> str | None:
     A shell has almost no visible text, at least one script, and an empty mount point
     (``<div id="root"></div>``, ``#app``, ``#__next``) or a ``<noscript>`` asking to enable JavaScript.
     """
-    if not _SCRIPT_TAG.search(html):
+    if "<script" not in html and "<SCRIPT" not in html.upper():
         return None
-    _, text = visible_text(html)
+    tree = LexborHTMLParser(limit_nesting(html))
+    if tree.css_first("script") is None:
+        return None
+    noscripts = [(n.text(deep=True) or n.html or "")[:NOSCRIPT_LOOK] for n in tree.css("noscript")]
+    mounts = [n for n in tree.css("div[id]") if (n.attributes.get("id") or "").lower() in MOUNT_IDS and _empty(n)]
+    _, text = _visible_text(tree)
     if len(text) >= JS_SHELL_MAX_TEXT:
         return None
-    mount = _MOUNT_POINT.search(html)
-    if mount:
-        return f"page has {len(text)} characters of text, scripts and an empty <div id=\"{mount.group(1)}\">"
-    if _NOSCRIPT_JS.search(html):
+    if mounts:
+        return f"page has {len(text)} characters of text, scripts and an empty <div id=\"{mounts[0].attributes.get('id')}\">"
+    if any(_ENABLE_JS.search(n) for n in noscripts):
         return f"page has {len(text)} characters of text and a <noscript> asking to enable JavaScript"
     return None
+
+
+def script_sources(html: str) -> list[str]:
+    """The ``src`` of every ``<script>`` of a page (from the parsed tree)."""
+    tree = LexborHTMLParser(limit_nesting(html))
+    return [src for n in tree.css("script[src]") if (src := (n.attributes.get("src") or "").strip())]
 
 
 def privacy_rule_topics(text: str) -> int:

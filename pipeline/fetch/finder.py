@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -33,6 +32,7 @@ from pipeline.fetch.discover import (
     classify_page,
     find_policy_links,
     needs_javascript,
+    script_sources,
     site_key,
 )
 from pipeline.fetch.politeness import FetchSession
@@ -140,7 +140,7 @@ class _Finder:
             return replace(page, outcome=FetchOutcome.NEEDS_JAVASCRIPT, error=f"{url} needs JavaScript: {reason} ({why})")
         script_hosts = [
             urlsplit(urljoin(url, src)).hostname or ""
-            for src in _SCRIPT_SRC.findall(html)
+            for src in script_sources(html)
         ]
         try:
             dom = await render.render_dom(url, self.settings, script_hosts)
@@ -331,9 +331,6 @@ class _Finder:
             discovery_path=(*prefix, start_url) if prefix else (),
             archive_timestamp=start.archive_timestamp, archive_url=start.archive_url,
         )
-
-
-_SCRIPT_SRC = re.compile(r"""<script[^>]+src\s*=\s*["']?([^"'\s>]+)""", re.I)
 
 
 async def fetch_target(

@@ -21,6 +21,8 @@ from __future__ import annotations
 import io
 import re
 import statistics
+import time
+from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -92,18 +94,48 @@ def _pdf_page_pieces(page_text: str) -> list[tuple[BlockKind, int, str]]:
     return out.pieces
 
 
+# A PDF's cost is in its content streams, not its size: 20 KB can inflate to a 5 MB stream that
+# every page shares. Each distinct stream is read once, and reading stops (keeping the text so
+# far) after this many bytes of content or this many seconds.
+PDF_MAX_CONTENT_BYTES = 3_000_000
+PDF_MAX_SECONDS = 20.0
+
+
+def _content_key(page: Any) -> object:
+    """What identifies a page's content: the indirect object(s) of /Contents, else the page itself."""
+    contents = page.get("/Contents")
+    refs = contents if isinstance(contents, list) else [contents]
+    keys = tuple((r.idnum, r.generation) for r in refs if hasattr(r, "idnum"))
+    return keys if keys and len(keys) == len(refs) else id(page)
+
+
 def extract_pdf(data: bytes) -> PolicyText:
-    """Text of a PDF's text layer (pypdf). No text layer, or a broken file: empty text."""
+    """Text of a PDF's text layer (pypdf). No text layer, or a broken file: empty text.
+
+    Bounded: content streams shared by several pages are read once, and reading stops after
+    :data:`PDF_MAX_CONTENT_BYTES` of content or :data:`PDF_MAX_SECONDS`.
+    """
     from pypdf import PdfReader
 
     pieces: list[tuple[BlockKind, int, str]] = []
     title: str | None = None
+    deadline = time.monotonic() + PDF_MAX_SECONDS
+    budget = PDF_MAX_CONTENT_BYTES
+    seen: set[object] = set()
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         meta = reader.metadata
         if meta is not None and isinstance(meta.title, str):
             title = normalize_space(meta.title) or None
         for page in reader.pages:
+            key = _content_key(page)
+            if key in seen:
+                continue
+            seen.add(key)
+            contents = page.get_contents()
+            budget -= len(contents.get_data()) if contents is not None else 0
+            if budget < 0 or time.monotonic() > deadline:
+                break
             pieces.extend(_pdf_page_pieces(_clean_unicode(page.extract_text() or "")))
     except Exception:  # noqa: BLE001 -- pypdf raises many types on malformed files; a bad PDF is data
         if not pieces:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import io
 import random
+import zlib
 from collections.abc import Iterator, Sequence
 
 # ---------------------------------------------------------------- policy texts written for these tests
@@ -220,3 +221,29 @@ def stream_bytes(total: int, chunk: bytes) -> Iterator[bytes]:
         piece = chunk[: total - sent]
         sent += len(piece)
         yield piece
+
+
+def pdf_shared_stream(pages: int = 20, content_bytes: int = 5 * 1024 * 1024) -> bytes:
+    """A small PDF (about 20 KB) whose ``pages`` pages share one Flate content stream of
+    ``content_bytes`` bytes of text operators: cheap to send, costly to extract naively."""
+    ops = b"BT /F1 9 Tf 20 800 Td (We collect your personal information.) Tj ET\n"
+    content = zlib.compress(ops * (content_bytes // len(ops)), 9)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % (5 + i) for i in range(pages)) + b"] /Count %d >>" % pages,
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream",
+    ]
+    objects += [
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>"
+    ] * pages
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
