@@ -27,7 +27,7 @@ err = Console(stderr=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Archive, database and reports go here [default: ./audit-data].")]
 DbUrl = Annotated[str | None, typer.Option("--db-url", help="SQLAlchemy database URL [default: SQLite in the data dir].")]
-RubricOpt = Annotated[Path | None, typer.Option("--rubric", help="Rubric file [default: rubrics/transparency.v1.yaml].")]
+RubricOpt = Annotated[Path | None, typer.Option("--rubric", help="Rubric file [default: rubrics/transparency.v2.yaml].")]
 
 
 def _settings(**overrides: Any) -> Settings:

@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_URL = "https://github.com/policyaudit/policyaudit"
 VERSION = "0.1.0"
-DEFAULT_RUBRIC = Path(__file__).resolve().parent.parent / "rubrics" / "transparency.v1.yaml"
+DEFAULT_RUBRIC = Path(__file__).resolve().parent.parent / "rubrics" / "transparency.v2.yaml"
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -87,6 +87,21 @@ class Settings(BaseSettings):
     )
     wayback_url: str = Field(
         "https://web.archive.org", description="Internet Archive base URL (CDX API at /cdx/search/cdx, replay at /web/)."
+    )
+    target_fetch_budget: float = Field(
+        300.0,
+        description="Seconds of wall-clock for one target's fetch and discovery (waiting for a host's turn not "
+        "counted); past it the target is not assessed with 'budget exceeded: fetch'.",
+    )
+    target_read_budget: float = Field(
+        120.0,
+        description="Seconds to read, segment and grade one policy; a grading worker past it is killed and "
+        "replaced, and the target is not assessed with 'budget exceeded: read+grade'.",
+    )
+    target_max_bytes: int = Field(
+        40_000_000,
+        description="Bytes received for one target over all its pages (discovery included); past it the "
+        "target is not assessed with 'budget exceeded: bytes'.",
     )
     fetch_retries: int = Field(2, description="Retries of a failed fetch batch task in the flow.")
     batch_size: int = Field(50, description="Targets per fetch/grade task in the flow.")

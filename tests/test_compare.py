@@ -32,7 +32,8 @@ from pipeline.records import (
 from pipeline.report.compare import CompareError, compare_audits, format_comparison_table
 from pipeline.report.compare_page import bump_chart_from_ranks, bump_chart_svg, render_comparison
 from pipeline.report.textdiff import diff_stats, text_diff
-from pipeline.settings import DEFAULT_RUBRIC
+# these tests pin rubric v1's behaviour (v1 stays loadable and unchanged; v2 is tested in test_grade_v2.py)
+DEFAULT_RUBRIC = Path(__file__).resolve().parents[1] / "rubrics" / "transparency.v1.yaml"
 from pipeline.store import db, queries, save
 
 # ---------------------------------------------------------------- policies written for these tests

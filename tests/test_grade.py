@@ -5,6 +5,8 @@ The sample policies below are invented for these tests (a fictional note-taking 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import re
 from collections.abc import Mapping, Sequence
 
@@ -16,7 +18,8 @@ from pipeline.grade.checks import MAX_EVIDENCE, MAX_QUOTE
 from pipeline.grade.grader import MIN_POLICY_CHARS, grade, grade_missing
 from pipeline.grade.rubric import load_rubric
 from pipeline.records import FetchOutcome, Grade, GradeStatus, Level, PolicyText, Segment
-from pipeline.settings import DEFAULT_RUBRIC
+# these tests pin rubric v1's behaviour (v1 stays loadable and unchanged; v2 is tested in test_grade_v2.py)
+DEFAULT_RUBRIC = Path(__file__).resolve().parents[1] / "rubrics" / "transparency.v1.yaml"
 
 RUBRIC = load_rubric(DEFAULT_RUBRIC)
 

@@ -12,7 +12,8 @@ from pipeline.errors import RubricError
 from pipeline.grade import checks
 from pipeline.grade.rubric import load_rubric, rubric_fingerprint
 from pipeline.records import Criterion, CriterionResult, Level
-from pipeline.settings import DEFAULT_RUBRIC
+# these tests pin rubric v1's behaviour (v1 stays loadable and unchanged; v2 is tested in test_grade_v2.py)
+DEFAULT_RUBRIC = Path(__file__).resolve().parents[1] / "rubrics" / "transparency.v1.yaml"
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rubrics"
 MARKER = "# <- error"
@@ -213,3 +214,23 @@ def test_a_check_returns_a_criterion_result_for_its_criterion():
     assert isinstance(result, CriterionResult)
     assert (result.criterion_id, result.level, result.points, result.method) == ("r", Level.FULL, 10.0, "retention_period.v1")
     assert ctx.label_thresholds == {}
+
+
+V2_RUBRIC = Path(__file__).resolve().parents[1] / "rubrics" / "transparency.v2.yaml"
+
+
+def test_v2_is_the_default_and_keeps_v1s_criterion_ids():
+    from pipeline.settings import DEFAULT_RUBRIC as DEFAULT
+
+    v1, v2 = load_rubric(DEFAULT_RUBRIC), load_rubric(V2_RUBRIC)
+    assert DEFAULT == V2_RUBRIC
+    assert (v2.id, v2.version) == ("transparency", "2.0.0")
+    assert [c.id for c in v2.criteria] == [c.id for c in v1.criteria]  # compare lines v1 and v2 up
+    assert abs(sum(c.weight for c in v2.criteria) - 100) < 0.01
+    assert [t.id for t in v2.tiers] == [t.id for t in v1.tiers]
+
+
+def test_v2_criteria_are_bilingual_and_name_registered_v2_checks():
+    for c in load_rubric(V2_RUBRIC).criteria:
+        assert c.name.zh and c.name.en and c.description and c.description.zh and c.description.en
+        assert c.check.endswith(".v2") and checks.get_spec(c.check) is not None

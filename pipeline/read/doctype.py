@@ -499,6 +499,8 @@ def classify_document(policy: PolicyText) -> DocTypeResult:
     if kind == "other" and len(p_topics) < 3:
         return DocTypeResult(DocType.OTHER, f"{titled} names a licence or terms of sale; {counts}", None)
     if max(a_score, p_score) < MIN_GENRE_SCORE:
+        if p_terms and p_score > a_score:  # a short privacy notice is still a privacy policy, if a thin one
+            return DocTypeResult(DocType.PRIVACY_POLICY, f"{titled}; a short text, mostly privacy terms: {counts}", None)
         return DocTypeResult(DocType.OTHER, f"{titled}; too few agreement or privacy signals: {counts}", None)
 
     agreement = a_score > p_score or (kind == "agreement" and a_score >= p_score)
