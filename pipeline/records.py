@@ -52,6 +52,7 @@ class FetchOutcome(StrEnum):
     NEEDS_JAVASCRIPT = "needs_javascript"  # an empty app shell that only JavaScript fills (body still archived)
     NOT_A_POLICY = "not_a_policy"  # the page is a user agreement / terms with no privacy rules
     NO_ARCHIVED_COPY = "no_archived_copy"  # --as-of: the Internet Archive holds no capture near that date
+    BUDGET_EXCEEDED = "budget_exceeded"  # the target's time or byte budget ran out (settings target_*)
 
 
 @dataclass(frozen=True)

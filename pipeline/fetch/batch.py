@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 import httpx
 from protego import Protego
@@ -27,7 +29,7 @@ from pipeline.errors import PolicyAuditError
 from pipeline.fetch.archive import Archive
 from pipeline.fetch.client import _now, make_client
 from pipeline.fetch.finder import PdfText, fetch_target
-from pipeline.fetch.politeness import FetchSession
+from pipeline.fetch.politeness import FetchSession, TargetBudget, _current_target
 from pipeline.records import FetchOutcome, FetchResult, Target, Validators
 from pipeline.settings import Settings
 
@@ -62,8 +64,9 @@ async def fetch_all(
 
     async def one(index: int, target: Target) -> None:
         try:
-            result = await fetch_target(
-                http, target, settings, archive, session=session, previous=known.get(target.id), pdf_text=pdf_text
+            result = await _within_budget(
+                target, settings,
+                fetch_target(http, target, settings, archive, session=session, previous=known.get(target.id), pdf_text=pdf_text),
             )
         except PolicyAuditError:
             raise
@@ -89,6 +92,29 @@ async def fetch_all(
         if own_client:
             await http.aclose()
     return [r for r in results if r is not None]
+
+
+async def _within_budget(target: Target, settings: Settings, work: Coroutine[Any, Any, FetchResult]) -> FetchResult:
+    """``work`` (one target's fetch and discovery) under the target's time and byte budget.
+
+    Past ``target_fetch_budget`` seconds (time spent waiting for a host's turn not counted) the
+    target ends as BUDGET_EXCEEDED, "budget exceeded: fetch", whatever it was doing.
+    """
+    started = time.monotonic()
+    budget = TargetBudget(deadline=None, bytes_left=settings.target_max_bytes)
+    token = _current_target.set(budget)
+    try:
+        async with asyncio.timeout(settings.target_fetch_budget) as deadline:
+            budget.deadline = deadline
+            return await work
+    except TimeoutError:
+        return FetchResult(
+            requested_url=target.policy_url or target.homepage or "", outcome=FetchOutcome.BUDGET_EXCEEDED,
+            fetched_at=_now(), elapsed_s=time.monotonic() - started,
+            error=f"budget exceeded: fetch (target_fetch_budget={settings.target_fetch_budget:g} s of fetching and discovery)",
+        )
+    finally:
+        _current_target.reset(token)
 
 
 def fetch_targets(

@@ -33,7 +33,7 @@ from pipeline.content.charset import decode_body, sniff_kind
 from pipeline.fetch import netguard
 from pipeline.fetch.archive import Archive, ArchiveError
 from pipeline.fetch.bodies import _decoded_chunks, _Stop
-from pipeline.fetch.politeness import REDIRECT_CODES, FetchSession, _current_deadline
+from pipeline.fetch.politeness import REDIRECT_CODES, FetchSession, _current_deadline, spend_bytes
 from pipeline.records import FetchOutcome, FetchResult, Validators
 from pipeline.settings import Settings
 
@@ -328,6 +328,11 @@ async def _read_capped(response: httpx.Response, max_bytes: int, url: str) -> by
     try:
         async for chunk in _decoded_chunks(response, url):
             body += chunk
+            if not spend_bytes(len(chunk)):
+                raise _Stop(
+                    FetchOutcome.BUDGET_EXCEEDED, f"budget exceeded: bytes (the target's pages passed target_max_bytes; at {url})",
+                    status_code=response.status_code, content_type=response.headers.get("content-type"),
+                )
             if len(body) > max_bytes:
                 packed = " (after decompression)" if response.headers.get("content-encoding") else ""
                 raise _Stop(

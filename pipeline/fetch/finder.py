@@ -131,6 +131,10 @@ class _Finder:
             return classify_page(text, is_html=False, strong_link=strong_link) if text.strip() else "other"
         return "other"
 
+    async def judge(self, page: FetchResult, strong_link: bool = False) -> str:
+        """:meth:`_kind` in a worker thread: parsing and classifying never run on the fetch loop."""
+        return await asyncio.to_thread(self._kind, page, strong_link)
+
     async def javascript(self, page: FetchResult, html: str) -> FetchResult:
         """An app shell: rendered with Chromium when allowed (the result is re-judged), else NEEDS_JAVASCRIPT."""
         url = page.final_url or page.requested_url
@@ -182,14 +186,14 @@ class _Finder:
 
     async def settle(self, page: FetchResult) -> FetchResult:
         """A page fetched from the target's policy URL: follow an app listing, refuse a bare user agreement."""
-        html = self._html(page)
+        html = await asyncio.to_thread(self._html, page)
         if html is None:
             return page
         url = page.final_url or page.requested_url
         layout = appstores.detect_store(url, html)
         if layout is not None:
             return await self.from_listing(page, html, layout, ())
-        verdict = classify_page(html)
+        verdict = await asyncio.to_thread(classify_page, html)
         if verdict == "js_shell":
             return await self.javascript(page, html)
         if verdict == "agreement":
@@ -226,13 +230,13 @@ class _Finder:
                 page, discovery_path=(*path, link.url),
                 error=f"privacy policy link {link.text!r} on the {layout.name} listing: {page.error}",
             )
-        verdict = self._kind(page)
+        verdict = await self.judge(page)
         if verdict == "js_shell":
             html_page = self._html(page) or ""
             page = await self.javascript(page, html_page)
             if page.outcome is not FetchOutcome.OK:
                 return replace(page, discovery_path=(*path, page.final_url or link.url))
-            verdict = self._kind(page)
+            verdict = await self.judge(page)
         if verdict == "policy" or (verdict == "other" and sniff_kind(page.body or b"", page.content_type) != "html"):
             return self._found(page, path)
         # the developer gave a homepage or a user agreement: look for the policy from there
@@ -250,13 +254,13 @@ class _Finder:
         """
         depth_limit = self.settings.max_discovery_depth if max_depth is None else max_depth
         start_url = start.final_url or start.requested_url
-        start_html = self._html(start)
+        start_html = await asyncio.to_thread(self._html, start)
         if start_html is not None:
             if not prefix and max_depth is None:
                 layout = appstores.detect_store(start_url, start_html)
                 if layout is not None:
                     return await self.from_listing(start, start_html, layout, prefix)
-            if needs_javascript(start_html):
+            if await asyncio.to_thread(needs_javascript, start_html):
                 rendered = await self.javascript(start, start_html)
                 if rendered.outcome is not FetchOutcome.OK:
                     return replace(rendered, discovery_path=(*prefix, start_url),
@@ -271,12 +275,12 @@ class _Finder:
         shells: list[FetchResult] = []
         failures: list[FetchResult] = []  # strong candidate links that could not be fetched
 
-        def enqueue(result: FetchResult, depth: int, path: tuple[str, ...]) -> None:
+        async def enqueue(result: FetchResult, depth: int, path: tuple[str, ...]) -> None:
             nonlocal seq
             if depth > depth_limit or result.body is None or sniff_kind(result.body, result.content_type) != "html":
                 return
-            html, _ = decode_body(result.body, result.content_type)
-            for link, _text, score in find_policy_links(html, result.final_url or path[-1]):
+            links = await asyncio.to_thread(_links_of, result.body, result.content_type, result.final_url or path[-1])
+            for link, _text, score in links:
                 if link in visited or link in queued:
                     continue
                 if score < STRONG and _site(link) != home_site:
@@ -285,7 +289,7 @@ class _Finder:
                 heapq.heappush(heap, (depth, -score, seq, link, path))
                 seq += 1
 
-        enqueue(start, 1, (*prefix, start_url))
+        await enqueue(start, 1, (*prefix, start_url))
         visits = 0  # pages fetched after the start page
         while heap and visits < self.settings.max_discovery_pages:
             depth, neg_score, _, url, path = heapq.heappop(heap)
@@ -303,7 +307,7 @@ class _Finder:
             final = page.final_url or url
             visited.add(final)
             kind = sniff_kind(page.body, page.content_type)
-            verdict = self._kind(page, strong_link=-neg_score >= STRONG)
+            verdict = await self.judge(page, strong_link=-neg_score >= STRONG)
             if kind == "pdf" and (verdict == "policy" or -neg_score >= STRONG):
                 return self._found(page, path)
             if verdict == "js_shell" and -neg_score >= STRONG:
@@ -311,12 +315,12 @@ class _Finder:
                 if rendered.outcome is not FetchOutcome.OK:
                     shells.append(replace(rendered, discovery_path=(*path, final)))
                     continue
-                page, verdict = rendered, self._kind(rendered)
+                page, verdict = rendered, await self.judge(rendered)
             if verdict == "policy":
                 return self._found(page, path)
             if verdict == "agreement":
                 agreements.append(final)
-            enqueue(page, depth + 1, (*path, final))
+            await enqueue(page, depth + 1, (*path, final))
         if failures:  # discovery did not complete: the likeliest policy could not be fetched
             return failures[0]
         if shells:
@@ -381,6 +385,11 @@ async def fetch_target(
     assert target.homepage is not None
     found = await finder.discover(target.homepage)
     return replace(found, requested_url=requested, elapsed_s=time.monotonic() - started)
+
+
+def _links_of(body: bytes, content_type: str | None, url: str) -> list[tuple[str, str, int]]:
+    """The policy links of an HTML body (decoded and parsed in the calling worker thread)."""
+    return find_policy_links(decode_body(body, content_type)[0], url)
 
 
 def _site(url: str) -> str:

@@ -37,21 +37,45 @@ _current_deadline: contextvars.ContextVar[asyncio.Timeout | None] = contextvars.
 )
 
 
+# The budget of the target in progress (set by pipeline.fetch.batch): its deadline, paused like
+# a fetch's while queueing for a host, and the bytes it may still receive.
+@dataclass
+class TargetBudget:
+    deadline: asyncio.Timeout | None
+    bytes_left: int
+
+
+_current_target: contextvars.ContextVar[TargetBudget | None] = contextvars.ContextVar(
+    "policyaudit_target_budget", default=None
+)
+
+
 @asynccontextmanager
 async def _deadline_paused() -> AsyncIterator[None]:
-    """Stop the clock of the fetch in progress (if any) inside this block."""
-    deadline = _current_deadline.get()
-    when = deadline.when() if deadline is not None else None
-    if deadline is None or when is None:
-        yield
-        return
+    """Stop the clocks of the fetch and of the target in progress (if any) inside this block."""
+    target = _current_target.get()
+    deadlines = [_current_deadline.get(), target.deadline if target is not None else None]
     loop = asyncio.get_running_loop()
-    remaining = when - loop.time()
-    deadline.reschedule(None)
+    paused: list[tuple[asyncio.Timeout, float]] = []
+    for deadline in deadlines:
+        when = deadline.when() if deadline is not None else None
+        if deadline is not None and when is not None:
+            paused.append((deadline, when - loop.time()))
+            deadline.reschedule(None)
     try:
         yield
     finally:
-        deadline.reschedule(loop.time() + remaining)
+        for deadline, remaining in paused:
+            deadline.reschedule(loop.time() + remaining)
+
+
+def spend_bytes(count: int) -> bool:
+    """Count ``count`` bytes against the target in progress; False once its byte budget is spent."""
+    target = _current_target.get()
+    if target is None:
+        return True
+    target.bytes_left -= count
+    return target.bytes_left >= 0
 
 
 # ---------------------------------------------------------------- politeness state of one run
