@@ -23,7 +23,9 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from pipeline.content.safeyaml import UnsafeYaml, compose_safely
 from pipeline.grade import checks, checks_v2
+from pipeline.grade.safepattern import backtracking_risk
 from pipeline.errors import Problem, RubricError
 from pipeline.records import Criterion, Names, Rubric, Tier
 
@@ -133,8 +135,12 @@ class _Validator:
                 continue
             try:
                 checks.compile_pattern(pattern)
+                risk = backtracking_risk(pattern, re.IGNORECASE)
             except re.error as exc:
                 self.add(item, f"{field}[{j}]", f"bad regular expression {pattern!r}: {exc}")
+                continue
+            if risk:
+                self.add(item, f"{field}[{j}]", f"unsafe regular expression {pattern!r}: {risk}")
 
     def by_language(self, node: Node, field: str, required: bool) -> dict[str, tuple[Node, Node]] | None:
         return self.mapping(node, field, {lang: required for lang in checks.LANGUAGES})
@@ -320,17 +326,16 @@ def load_rubric(path: str | Path) -> Rubric:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RubricError(path, [Problem(None, None, f"cannot read the file: {exc}")]) from exc
-    loader = yaml.SafeLoader(text)
     try:
-        root = loader.get_single_node()
+        root = compose_safely(text)
+    except UnsafeYaml as exc:
+        raise RubricError(path, [Problem(exc.line, None, f"refused YAML: {exc.message}")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         raise RubricError(path, [Problem(line, None, f"YAML syntax error: {exc.problem or exc}")]) from exc
     except yaml.YAMLError as exc:
         raise RubricError(path, [Problem(None, None, f"YAML error: {exc}")]) from exc
-    finally:
-        loader.dispose()
     if root is None:
         raise RubricError(path, [Problem(None, None, "the file is empty")])
 

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from pipeline.content.safeyaml import UnsafeYaml, compose_safely
 from pipeline.errors import Problem, TargetsError
 from pipeline.records import Target
 
@@ -90,8 +91,36 @@ def _validate_row(row: Mapping[str, Any], line: int, extra_keys: Iterable[str]) 
 
 
 def _rows_from_csv(path: Path, text: str) -> Iterable[tuple[int, dict[str, Any], list[str]]]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    """Rows of a CSV file; any line ending (CRLF, LF, CR alone) is accepted; a cell over
+    the csv module's field size limit (131,072 characters) is a problem with its line."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = _guarded(path, reader)
+    return _csv_rows(path, reader, rows)
+
+
+def _guarded(path: Path, reader: csv.DictReader[str]) -> Iterable[dict[str | Any, Any]]:
+    """The rows of ``reader``; csv errors become a TargetsError naming the line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            why = str(exc)
+            if "field larger than field limit" in why:
+                why = f"a cell is longer than {csv.field_size_limit()} characters"
+            raise TargetsError(path, [Problem(reader.line_num + 1, None, f"unreadable CSV: {why}")]) from None
+        yield row
+
+
+def _csv_rows(
+    path: Path, reader: csv.DictReader[str], rows: Iterable[dict[str | Any, Any]]
+) -> Iterable[tuple[int, dict[str, Any], list[str]]]:
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise TargetsError(path, [Problem(1, None, f"unreadable CSV header: {exc}")]) from None
+    header = [h.strip() for h in (fieldnames or [])]
     missing = [f for f in REQUIRED if f not in header]
     if not header:
         raise TargetsError(path, [Problem(1, None, "empty file: expected a header row " + ",".join(FIELDS))])
@@ -105,7 +134,7 @@ def _rows_from_csv(path: Path, text: str) -> Iterable[tuple[int, dict[str, Any],
     if problems:
         raise TargetsError(path, problems)
     reader.fieldnames = header
-    for row in reader:
+    for row in rows:
         line = reader.line_num
         if None in row:  # more cells than header columns
             yield line, {"__too_many__": row.pop(None)}, []
@@ -117,7 +146,9 @@ def _rows_from_csv(path: Path, text: str) -> Iterable[tuple[int, dict[str, Any],
 
 def _rows_from_yaml(path: Path, text: str) -> Iterable[tuple[int, dict[str, Any], list[str]]]:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose_safely(text)
+    except UnsafeYaml as exc:
+        raise TargetsError(path, [Problem(exc.line, None, f"refused YAML: {exc.message}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise TargetsError(path, [Problem(mark.line + 1 if mark else None, None, f"invalid YAML: {exc}")]) from None

@@ -60,13 +60,20 @@ def start_run(
     n_targets: int,
     targets_file: str,
 ) -> AuditRun:
-    """Create the run for ``label``, or reopen it (resume) when it exists with the same rubric version."""
+    """Create the run for ``label``, or reopen it (resume) when it exists with the same rubric
+    (id, version and content sha256: changed content under the same version is refused)."""
     run = session.exec(select(AuditRun).where(AuditRun.label == label)).first()
     if run is not None:
         if (run.rubric_id, run.rubric_version) != (rubric_id, rubric_version):
             raise StoreError(
                 f"audit {label!r} was graded with rubric {run.rubric_id} {run.rubric_version}; "
                 f"use a new label to grade with {rubric_id} {rubric_version}"
+            )
+        if run.rubric_sha256 and run.rubric_sha256 != rubric_sha256:
+            raise StoreError(
+                f"audit {label!r} was graded with rubric {rubric_id} {rubric_version} of different content "
+                f"(sha256 {run.rubric_sha256[:12]}…, this file {rubric_sha256[:12]}…); one audit never mixes "
+                "two rubrics: bump the rubric's version, or use a new label"
             )
         run.status = "running"
         run.finished_at = None

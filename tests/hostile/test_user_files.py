@@ -32,6 +32,13 @@ class Bad:
     suffix: str = ".csv"
 
 
+# anchors nine times over, three levels deep: 9^3 copies of a list once expanded
+LAUGHS = (
+    "&l0 [a, a, a, a, a, a, a, a, a]",
+    "&l1 [" + ", ".join(["*l0"] * 9) + "]",
+    "&l2 [" + ", ".join(["*l1"] * 9) + "]",
+)
+
 TARGETS: dict[str, Bad] = {
     "bad-row-too-many-cells": Bad(f"{HEADER}\na,A,app,,,{URL}/a,,surplus\n", 2, None, "more cells than the header"),
     "duplicate-ids": Bad(f"{HEADER}\na,A,app,,,{URL}/a,\nb,B,app,,,{URL}/b,\na,A again,site,,,{URL}/a2,\n", 4, "id", "duplicate id 'a' (first on line 2)"),
@@ -52,6 +59,15 @@ TARGETS: dict[str, Bad] = {
     "yaml-unknown-key": Bad(f"- id: a\n  name: A\n  kind: app\n  policy_url: {URL}/a\n  owner: Acme\n", 1, "owner", "unknown field 'owner'", ".yaml"),
     "yaml-duplicate-key": Bad(f"- id: a\n  name: A\n  kind: app\n  kind: site\n  policy_url: {URL}/a\n", 1, "kind", "field given twice", ".yaml"),
     "yaml-syntax": Bad(f"- id: a\n  name: [A\n  kind: app\n  policy_url: {URL}/a\n", 3, None, "invalid YAML", ".yaml"),
+    # issue 14: files that ate gigabytes or crashed with a traceback
+    "csv-200k-character-cell": Bad(f"{HEADER}\na,{'x' * 200_000},app,,,{URL}/a,\n", 2, None, "longer than 131072 characters"),
+    "yaml-billion-laughs": Bad(
+        f"- id: a\n  name: A\n  kind: app\n  policy_url: {URL}/a\n" + "".join(
+            f"  {key}: {LAUGHS[i]}\n" for i, key in enumerate(("sector", "region", "homepage"))
+        ), 7, None, "more than 16 aliases", ".yaml",
+    ),
+    "yaml-50000-deep": Bad("- id: a\n  name: " + "[" * 50_000 + "]" * 50_000 + "\n", 2, None, "nested more than 64 levels", ".yaml"),
+    "yaml-python-tag": Bad("- !!python/object/apply:os.system ['true']\n", 1, None, "is not allowed in a data file", ".yaml"),
     "unknown-file-type": Bad(f"{HEADER}\na,A,app,,,{URL}/a,\n", None, None, "unknown file type", ".xlsx"),
 }
 
@@ -111,6 +127,11 @@ _TOP_KEY = _edit("name: {zh: 测试, en: Test}\n", "name: {zh: 测试, en: Test}
 _CHECK = _edit("check: policy_exists.v1", "check: policy_exists.v9")
 _REGEX = _edit("partial: ['\\bkeep\\b']", "partial: ['(keep']")
 _NEG = _edit("    weight: 40\n", "    weight: -40\n")
+_REDOS = _edit("partial: ['\\bkeep\\b']", "partial: ['(a+)+$']")
+_TOP = "name: {zh: 测试, en: Test}\n"
+_LAUGHS = _edit(_TOP, _TOP + "description:\n" + "".join(f"  x{i}: {laugh}\n" for i, laugh in enumerate(LAUGHS)))
+_DEEP = _edit(_TOP, _TOP + "description: " + "[" * 50_000 + "]" * 50_000 + "\n")
+_TAG = _edit(_TOP, _TOP + "description: !!python/object/apply:os.system ['true']\n")
 
 RUBRICS: dict[str, Bad] = {
     "unknown-criterion-key": _bad_rubric(_UNKNOWN_KEY, "wieght", "criteria[0].wieght", "unknown key 'wieght'"),
@@ -123,6 +144,10 @@ RUBRICS: dict[str, Bad] = {
     "bad-regex": _bad_rubric(_REGEX, "(keep", "criteria[1].params.patterns.en.partial[0]", "bad regular expression"),
     "negative-weight": _bad_rubric(_NEG, "weight: -40", "criteria[0].weight", "weight must be positive"),
     "yaml-syntax": Bad(RUBRIC.replace("tiers:\n", "tiers: [\n", 1), 5, None, "YAML syntax error", ".yaml"),
+    "catastrophic-regex": _bad_rubric(_REDOS, "(a+)+$", "criteria[1].params.patterns.en.partial[0]", "unsafe regular expression"),
+    "yaml-billion-laughs": Bad(_LAUGHS, _line_of(_LAUGHS, "x2:"), None, "more than 16 aliases", ".yaml"),
+    "yaml-50000-deep": Bad(_DEEP, _line_of(_DEEP, "description:"), None, "nested more than 64 levels", ".yaml"),
+    "yaml-python-tag": Bad(_TAG, _line_of(_TAG, "description:"), None, "is not allowed in a data file", ".yaml"),
 }
 
 
@@ -177,6 +202,20 @@ def test_targets_file_with_bom_and_crlf_is_read(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + f"{HEADER}\r\nweibo,微博,app,社交,CN,{URL}/privacy,\r\n".encode())
     [target] = load_targets(path)
     assert (target.id, target.name, target.kind, target.policy_url) == ("weibo", "微博", "app", f"{URL}/privacy")
+
+
+def test_targets_file_with_cr_only_line_endings_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "cr.csv"
+    path.write_bytes(f"{HEADER}\rweibo,微博,app,社交,CN,{URL}/privacy,\rqq,QQ,app,,,{URL}/qq,\r".encode())
+    assert [t.id for t in load_targets(path)] == ["weibo", "qq"]
+
+
+def test_a_few_aliases_stay_allowed_in_rubrics_and_targets(tmp_path: Path) -> None:
+    path = tmp_path / "alias.yaml"
+    path.write_text(f"- id: a\n  name: &n Acme\n  kind: app\n  policy_url: {URL}/a\n- id: b\n  name: *n\n  kind: app\n  policy_url: {URL}/b\n")
+    assert [t.name for t in load_targets(path)] == ["Acme", "Acme"]
+    for shipped in ("transparency.v1.yaml", "transparency.v2.yaml"):
+        assert load_rubric(Path(__file__).resolve().parents[2] / "rubrics" / shipped).criteria
 
 
 def test_missing_targets_file_is_a_clear_error(tmp_path: Path) -> None:
