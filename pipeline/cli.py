@@ -10,48 +10,45 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from pipeline.errors import PolicyAuditError
-from pipeline.run.launch import check_prefect_api, configure_prefect, launch_audit
+from pipeline.run.launch import check_prefect_api, configure_prefect, launch_audit, make_settings
 from pipeline.settings import Settings
+from pipeline.terminal import EXIT_NOTHING_ASSESSED, AuditDisplay, console, err, existing_database, fail, print_run
 
 app = typer.Typer(
     help="Audit the transparency of privacy policies: fetch, read, grade, rank and report.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-console = Console()
-err = Console(stderr=True)
-
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Archive, database and reports go here [default: ./audit-data].")]
 DbUrl = Annotated[str | None, typer.Option("--db-url", help="SQLAlchemy database URL [default: SQLite in the data dir].")]
 RubricOpt = Annotated[Path | None, typer.Option("--rubric", help="Rubric file [default: rubrics/transparency.v2.yaml].")]
 
 
 def _settings(**overrides: Any) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return make_settings({k: v for k, v in overrides.items() if v is not None})
+    except PolicyAuditError as exc:
+        fail(exc)
+
+
+def _existing(**overrides: Any) -> tuple[Settings, str]:
+    """Settings and database URL of a read-only command: an absent database is an error, never created."""
+    settings = _settings(**overrides)
+    try:
+        return settings, existing_database(settings)
+    except PolicyAuditError as exc:
+        fail(exc)
 
 
 def _overrides(**overrides: Any) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None}
 
 
-def _fail(exc: Exception) -> None:
-    from rich.markup import escape
-
-    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-    raise typer.Exit(2)
-
-
-def _print_run(summary: dict[str, Any]) -> None:
-    t = summary.get("timings") or {}
-    console.print(
-        f"audit [bold]{summary['label']}[/]: {summary['status']} · {summary['n_targets']} services · "
-        f"{summary['n_assessed']} assessed · {summary['n_no_policy']} no policy · "
-        f"{summary['n_not_assessed']} could not assess · {t.get('wall', 0):.1f} s"
-    )
+_fail = fail
+_print_run = print_run
 
 
 @app.command()
@@ -80,13 +77,21 @@ def audit(
         obey_robots=False if no_robots else None, use_classifier=False if no_classifier else None,
         as_of=as_of.date().isoformat() if as_of else None,
     )
+    from pipeline.run.launch import nothing_assessed
+    from pipeline.run.progress import reporting
+
     try:
-        summary = launch_audit(targets, label, overrides, refresh, use_prefect=not no_prefect, dask=dask, shard=shard)
+        with AuditDisplay(err) as display, reporting(display.update):
+            summary = launch_audit(targets, label, overrides, refresh, use_prefect=not no_prefect, dask=dask,
+                                   shard=shard, on_status=display.status)
         _print_run(summary)
         if report:
             console.print(f"report: {_render(label, report, Settings(**overrides))}")
+        problem = nothing_assessed(summary, Settings(**overrides))
     except PolicyAuditError as exc:
         _fail(exc)
+    if problem:
+        _fail(PolicyAuditError(problem), EXIT_NOTHING_ASSESSED)
 
 
 @app.command()
@@ -100,11 +105,13 @@ def schedule(
     db_url: DbUrl = None,
     rubric: RubricOpt = None,
     allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow private/loopback addresses (local tests only).")] = False,
+    report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Write each run's report to DIR/<label>/ and copy it to DIR/latest/.")] = None,
 ) -> None:
     """Serve a Prefect deployment of the audit flow that runs on a schedule, until stopped.
 
     Needs a Prefect server (`prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api).
-    Example: policyaudit schedule services.csv --cron "0 3 * * 1" --data-dir /srv/audit
+    Logs one line per run (label, counts, report path); SIGTERM or Ctrl-C stops it.
+    Example: policyaudit schedule services.csv --cron "0 3 * * 1" --data-dir /srv/audit --report-dir /srv/reports
     """
     if (cron is None) == (interval is None):
         _fail(PolicyAuditError("give exactly one of --cron or --interval"))
@@ -118,41 +125,27 @@ def schedule(
         from pipeline.run.targets import load_targets
 
         load_targets(targets)  # fail now, not at 03:00 on Monday
+        _settings(data_dir=data_dir, database_url=db_url, rubric=rubric)
     except PolicyAuditError as exc:
         _fail(exc)
     overrides = _overrides(
         data_dir=(data_dir or Settings().data_dir).resolve(), database_url=db_url,
         rubric=rubric.resolve() if rubric else None, allow_private=allow_private or None,
     )
-    from pipeline.run.flows import audit as audit_flow
+    from pipeline.run.flows import serve_schedule
 
     console.print(f"serving deployment audit/{name} ({'cron ' + cron if cron else f'every {interval:g} s'}); Ctrl-C stops")
-    audit_flow.serve(
-        name=name,
-        cron=cron,
-        interval=interval,
-        parameters={"targets_file": str(targets.resolve()), "settings_overrides": overrides, "label_prefix": label_prefix},
-    )
+    serve_schedule(name, cron, interval, {
+        "targets_file": str(targets.resolve()), "settings_overrides": overrides, "label_prefix": label_prefix,
+        "report_dir": str(report_dir.resolve()) if report_dir else None,
+    })
 
 
 def _render(label: str, out: Path, settings: Settings) -> Path:
-    from pipeline.store import db, queries
-    from pipeline.report.site import render_report
-    from pipeline.grade.rubric import load_rubric
+    from pipeline.report.publish import publish_report
 
-    from pipeline.report.review import overrides_for
-
-    engine = db.make_engine(settings.db_url)
-    with db.session_scope(engine) as session:
-        data = queries.load_report(session, label)
-        overrides = overrides_for(session, label)
-    rubric = load_rubric(settings.rubric)
-    if (rubric.id, rubric.version) != (data.rubric_id, data.rubric_version):
-        raise PolicyAuditError(
-            f"audit {label!r} was graded with rubric {data.rubric_id} {data.rubric_version}, "
-            f"but --rubric is {rubric.id} {rubric.version}; pass the rubric file the audit used"
-        )
-    return render_report(data, rubric, out, archive_dir=settings.archive_dir, overrides=overrides)
+    existing_database(settings)
+    return publish_report(settings, label, out)
 
 
 @app.command()
@@ -180,39 +173,36 @@ def show(
     label: Annotated[str | None, typer.Option("--label", "-l", help="Audit label [default: the latest].")] = None,
     data_dir: DataDir = None,
     db_url: DbUrl = None,
+    rubric: RubricOpt = None,
 ) -> None:
-    """Show one service's grade with every criterion and its quoted evidence.
+    """Show one service's grade as published, with every criterion and its quoted evidence; says what a review changed.
 
     Example: policyaudit show chenguang --label 2026
     """
+    from pipeline.report.review import changed_by_review, reviewed_report
     from pipeline.store import db, queries
+    from pipeline.terminal import ReviewNote, print_service
 
-    settings = _settings(data_dir=data_dir, database_url=db_url)
+    settings, url = _existing(data_dir=data_dir, database_url=db_url, rubric=rubric)
     try:
-        engine = db.make_engine(settings.db_url)
+        engine = db.make_engine(url)
         with db.session_scope(engine) as session:
             runs = queries.list_runs(session)
             if not runs:
                 raise PolicyAuditError("no audits in the database yet; run `policyaudit audit` first")
-            data = queries.load_report(session, label or runs[-1].label)
+            chosen = label or runs[-1].label
+            data, reviews = reviewed_report(session, chosen, settings.rubric)
+            machine = {s.target.id: s.score for s in queries.load_report(session, chosen, with_text=False).services}
     except PolicyAuditError as exc:
         _fail(exc)
     match = [s for s in data.services if s.target.id == service]
     if not match:
         _fail(PolicyAuditError(f"service {service!r} is not in audit {data.label!r}"))
-    s = match[0]
-    console.print(f"[bold]{s.target.name}[/] ({s.target.id}) · audit {data.label} · rubric {data.rubric_id} {data.rubric_version}")
-    if s.score is not None:
-        console.print(f"status {s.status} · score {s.score:.1f} · tier {s.tier} · rank {s.rank}")
-    else:
-        console.print(f"status {s.status} · no grade · reason: {s.reason}")
-    if s.snapshot:
-        console.print(f"snapshot {s.snapshot.final_url or s.snapshot.requested_url} · {s.snapshot.fetched_at:%Y-%m-%d %H:%M} UTC · sha256 {s.snapshot.sha256}")
-    table = Table("criterion", "level", "points", "evidence", show_lines=True)
-    for c in s.criteria:
-        ev = "\n".join(f"“{e.quote[:160]}” [{e.start}:{e.end}] {e.method}" for e in c.evidence) or c.note
-        table.add_row(c.criterion_id, str(c.level), f"{c.points:.1f}/{c.weight:g}", ev)
-    console.print(table)
+    notes = [
+        ReviewNote(r.criterion_id, str(r.machine_level), str(r.level), r.reviewer, r.note)
+        for r in changed_by_review(reviews, service)
+    ]
+    print_service(data, match[0], notes, machine.get(service))
 
 
 @app.command()
@@ -223,8 +213,8 @@ def runs(data_dir: DataDir = None, db_url: DbUrl = None) -> None:
     """
     from pipeline.store import db, queries
 
-    settings = _settings(data_dir=data_dir, database_url=db_url)
-    engine = db.make_engine(settings.db_url)
+    _, url = _existing(data_dir=data_dir, database_url=db_url)
+    engine = db.make_engine(url)
     table = Table("label", "status", "rubric", "services", "assessed", "no policy", "not assessed", "started", "wall s")
     with db.session_scope(engine) as session:
         for r in queries.list_runs(session):
@@ -237,28 +227,40 @@ def runs(data_dir: DataDir = None, db_url: DbUrl = None) -> None:
 
 @app.command()
 def demo(
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the demo's archive, database and report go.")] = Path("audit-data/demo"),
-    no_prefect: Annotated[bool, typer.Option("--no-prefect", help="Run the stages directly, without Prefect.")] = False,
+    data_dir: DataDir = None,
+    prefect: Annotated[bool | None, typer.Option("--prefect/--no-prefect", help="Run through Prefect [default: only when a Prefect server is running].")] = None,
 ) -> None:
-    """Audit nine sample services served on 127.0.0.1 and write the report.
+    """Audit nine sample services served on 127.0.0.1 (audit label "demo") and write the report.
 
-    Example: policyaudit demo --data-dir audit-data/demo
+    The demo goes to the usual data dir, so `policyaudit runs` and `policyaudit show chenguang --label demo` work next.
+    Example: policyaudit demo
     """
-    from pipeline.demo import demo_server, write_targets
+    from pipeline.demo import demo_server, next_commands, write_targets
+    from pipeline.run.progress import reporting
 
     start = time.perf_counter()
-    with demo_server() as base_url:
-        targets = write_targets(base_url, data_dir / "targets.csv")
-        # The demo server is on loopback, which the fetcher refuses by default.
-        overrides = _overrides(data_dir=data_dir, allow_private=True)
+    settings = _settings(data_dir=data_dir)
+    if prefect is None:
+        from pipeline.run.prefect_server import choose_api
+
         try:
-            summary = launch_audit(targets, "demo", overrides, refresh=True, use_prefect=not no_prefect)
+            prefect = choose_api() is not None  # a running server costs ~1 s; a temporary one 10-25 s
+        except PolicyAuditError:
+            prefect = False
+    with demo_server() as base_url:
+        targets = write_targets(base_url, settings.data_dir / "demo-targets.csv")
+        # The demo server is on loopback, which the fetcher refuses by default.
+        overrides = _overrides(data_dir=settings.data_dir, allow_private=True)
+        try:
+            with AuditDisplay(err) as display, reporting(display.update):
+                summary = launch_audit(targets, "demo", overrides, refresh=True, use_prefect=prefect, on_status=display.status)
             _print_run(summary)
-            index = _render("demo", data_dir / "report", Settings(**overrides))
+            index = _render("demo", settings.data_dir / "reports" / "demo", Settings(**overrides))
         except PolicyAuditError as exc:
             _fail(exc)
     console.print(f"done in {time.perf_counter() - start:.1f} s")
-    console.print(f"report: {index.resolve()}")
+    console.print(f"report: {index.resolve()}", soft_wrap=True)
+    console.print("next:\n" + "\n".join(f"  {c}" for c in next_commands(data_dir)), highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -336,13 +338,13 @@ def compare(
     """
     from pipeline.store import db
     from pipeline.grade.classify import load_classifiers
-    from pipeline.report.compare import compare_audits, format_comparison_table
+    from pipeline.report.compare import REVIEWED_NOTE, compare_audits, format_comparison_table
     from pipeline.report.compare_page import bump_chart_svg, render_comparison
     from pipeline.grade.rubric import load_rubric
 
-    settings = _settings(data_dir=data_dir, database_url=db_url, rubric=rubric, use_classifier=False if no_classifier else None)
+    settings, url = _existing(data_dir=data_dir, database_url=db_url, rubric=rubric, use_classifier=False if no_classifier else None)
     try:
-        engine = db.make_engine(settings.db_url)
+        engine = db.make_engine(url)
         rub = load_rubric(settings.rubric)
         classifiers = load_classifiers(settings) if regrade else None
         with db.session_scope(engine) as session:
@@ -364,6 +366,8 @@ def compare(
         highlight=False, markup=False,
     )
     console.print(table)
+    if any(s.reviewed_a or s.reviewed_b or (s.regrade_a and s.regrade_a.reviewed) for s in cmp.services):
+        console.print(REVIEWED_NOTE, highlight=False, markup=False)
     console.print(f"rose {len(cmp.rose)} · fell {len(cmp.fell)} · policy appeared {len(cmp.appeared)} · disappeared {len(cmp.disappeared)} · texts changed {len(cmp.content_changed)}/{len(cmp.services)}", highlight=False)
     for s in cmp.services:
         if s.criteria:
@@ -390,9 +394,9 @@ def review(
     from pipeline.store import db
     from pipeline.report.review import set_override
 
-    settings = _settings(data_dir=data_dir, database_url=db_url)
+    settings, url = _existing(data_dir=data_dir, database_url=db_url)
     try:
-        engine = db.make_engine(settings.db_url)
+        engine = db.make_engine(url)
         with db.session_scope(engine) as session:
             row = set_override(session, label, service, criterion, level, note, reviewer or os.environ.get("USER", ""))
     except PolicyAuditError as exc:
@@ -418,9 +422,9 @@ def export(
     from pipeline.report.exports import export_audit
     from pipeline.grade.rubric import load_rubric
 
-    settings = _settings(data_dir=data_dir, database_url=db_url, rubric=rubric)
+    settings, url = _existing(data_dir=data_dir, database_url=db_url, rubric=rubric)
     try:
-        engine = db.make_engine(settings.db_url)
+        engine = db.make_engine(url)
         with db.session_scope(engine) as session:
             result = export_audit(session, label, fmt, out, rubric=load_rubric(settings.rubric), reviewed=not machine_only)
     except PolicyAuditError as exc:
@@ -443,9 +447,9 @@ def export_warc_cmd(
     from pipeline.fetch.archive import Archive
     from pipeline.fetch.warc import export_warc
 
-    settings = _settings(data_dir=data_dir, database_url=db_url)
+    settings, url = _existing(data_dir=data_dir, database_url=db_url)
     try:
-        engine = db.make_engine(settings.db_url)
+        engine = db.make_engine(url)
         with db.session_scope(engine) as session:
             snapshots = queries.run_snapshots(session, label)
         n = export_warc(Archive(settings.archive_dir), snapshots, out, user_agent=settings.user_agent, info={"isPartOf": label})
@@ -469,8 +473,8 @@ def datasette_metadata_cmd(
     from pipeline.store import db
     from pipeline.report.exports import datasette_metadata
 
-    settings = _settings(data_dir=data_dir, database_url=db_url)
-    engine = db.make_engine(settings.db_url)
+    settings, url = _existing(data_dir=data_dir, database_url=db_url)
+    engine = db.make_engine(url)
     out.write_text(json.dumps(datasette_metadata(engine), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     console.print(f"metadata: {out}")
 

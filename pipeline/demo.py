@@ -63,6 +63,17 @@ def write_targets(base_url: str, dest: Path) -> Path:
     return dest
 
 
+def next_commands(data_dir: Path | None = None) -> list[str]:
+    """What to try after ``policyaudit demo`` (``--data-dir`` repeated when one was given)."""
+    where = f" --data-dir {data_dir}" if data_dir is not None else ""
+    return [
+        f"policyaudit runs{where}",
+        f"policyaudit show chenguang --label demo{where}",
+        f'policyaudit review vaguecorp retention_period --label demo --set partial --note "checked by hand"{where}',
+        f"policyaudit report --label demo --out reports-out/demo{where}",
+    ]
+
+
 @contextmanager
 def demo_server() -> Iterator[str]:
     """Serve the demo site on 127.0.0.1; yield its base URL."""

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pipeline"
 # read and fetch are siblings (neither imports the other): fetch is listed below read, and
 # read importing fetch is forbidden on its own (FORBIDDEN below).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("pipeline.cli", "pipeline.demo"),  # the command line: parse, call, print
+    ("pipeline.cli", "pipeline.demo", "pipeline.terminal"),  # the command line: parse, call, print
     ("pipeline.run",),  # orchestration: the audit loop, the worker pool, the Prefect flow
     ("pipeline.report",),  # site, exports, comparisons, reviews (re-grades with grade/)
     ("pipeline.train",),  # training and evaluation: imports grade/, never the reverse

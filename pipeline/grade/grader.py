@@ -144,7 +144,7 @@ def grade_policy(
         rubric,
         labels=labels,
         label_thresholds=clf.thresholds if labelled else None,  # type: ignore[union-attr]
-        model_version=clf.version if labelled else None,  # type: ignore[union-attr]
+        model_version=f"{policy.language}@{clf.version}" if labelled else None,  # type: ignore[union-attr]  # as in audit_runs
     )
 
 

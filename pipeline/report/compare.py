@@ -23,7 +23,7 @@ text diff is :mod:`pipeline.report.textdiff`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from sqlmodel import Session
@@ -40,6 +40,7 @@ from pipeline.records import (
     Rubric,
     ServiceReport,
 )
+from pipeline.report.review import Review, effective_criteria, effective_score, reviewed_report, service_overrides
 from pipeline.store import queries
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class Regrade:
     tier: str | None
     criteria: tuple[CriterionResult, ...] = ()
     reason: str = ""
+    reviewed: tuple[str, ...] = ()  # criteria whose level a reviewer's override of that audit changed
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class ServiceChange:
     criteria: tuple[CriterionChange, ...] = ()  # only criteria whose level changed
     regrade_a: Regrade | None = None
     regrade_b: Regrade | None = None  # only when B was graded with another rubric than the re-grade's
+    reviewed_a: tuple[str, ...] = ()  # criteria a reviewer changed in audit A (scores above include them)
+    reviewed_b: tuple[str, ...] = ()
     text_a: str | None = field(default=None, repr=False, compare=False)
     text_b: str | None = field(default=None, repr=False, compare=False)
 
@@ -149,6 +153,7 @@ class Comparison:
     criterion_names: Mapping[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)
     regrade_rubric: tuple[str, str] | None = None  # (id, version) used to re-grade
     regrade_method: str | None = None  # "rules only" or classifier version(s)
+    tier_names: Mapping[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)  # id -> (zh, en)
 
     def _with(self, pred: Callable[[ServiceChange], object]) -> tuple[ServiceChange, ...]:
         return tuple(s for s in self.services if pred(s))
@@ -172,6 +177,13 @@ class Comparison:
     @property
     def content_changed(self) -> tuple[ServiceChange, ...]:
         return self._with(lambda s: s.content_changed)
+
+    def tier_name(self, tier_id: str | None) -> str:
+        """``"较低 Relatively low"``: a tier in both languages (its id when the rubric does not name it)."""
+        if tier_id is None:
+            return "—"
+        zh, en = self.tier_names.get(tier_id, (tier_id, tier_id))
+        return f"{zh} {en}" if zh != en else en
 
     def criterion_name(self, cid: str) -> str:
         zh, en = self.criterion_names.get(cid, (cid, cid))
@@ -225,9 +237,21 @@ def _criteria_changes(a: ServiceReport | None, b: ServiceReport | None) -> tuple
 
 
 def _regrade(
-    session: Session, svc: ServiceReport, rubric: Rubric, classifiers: Classifiers | None
+    session: Session, svc: ServiceReport, rubric: Rubric, classifiers: Classifiers | None,
+    reviews: Mapping[str, Review] | None = None,
 ) -> Regrade:
-    """Grade a service's stored document again with ``rubric`` (no refetch)."""
+    """Grade a service's stored document again with ``rubric`` (no refetch); the audit's reviews
+    (by criterion id) are applied on top, as they were to the audit itself."""
+    r = _regrade_machine(session, svc, rubric, classifiers)
+    mine = {cid: rv for cid, rv in (reviews or {}).items() if any(c.criterion_id == cid for c in r.criteria)}
+    if not mine or r.status != GradeStatus.ASSESSED:
+        return r
+    score = effective_score(r.criteria, mine)
+    changed = tuple(c.criterion_id for c in r.criteria if c.criterion_id in mine and mine[c.criterion_id].level != c.level)
+    return replace(r, criteria=effective_criteria(r.criteria, mine), score=score, tier=rubric.tier_for(score).id, reviewed=changed)
+
+
+def _regrade_machine(session: Session, svc: ServiceReport, rubric: Rubric, classifiers: Classifiers | None) -> Regrade:
     if svc.status == GradeStatus.NO_POLICY:
         g = grade_missing(rubric, FetchOutcome.NO_POLICY_FOUND, svc.reason)
         return Regrade(rubric.id, rubric.version, RULES_ONLY, g.status, g.score, g.tier, g.criteria, g.reason)
@@ -260,8 +284,10 @@ def compare_reports(
     rubric: Rubric | None = None,
     regrades: Mapping[str, tuple[Regrade | None, Regrade | None]] | None = None,
     regrade_method: str | None = None,
+    reviewed: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] | None = None,
 ) -> Comparison:
-    """Compare two loaded audits (no database): the pure part of :func:`compare_audits`."""
+    """Compare two loaded audits (no database): the pure part of :func:`compare_audits`.
+    ``reviewed``: by service id, the criteria reviewers changed in A and in B."""
     by_a = {s.target.id: s for s in report_a.services}
     by_b = {s.target.id: s for s in report_b.services}
     order = _tier_order(rubric, [report_a, report_b])
@@ -276,6 +302,7 @@ def compare_reports(
         sha_a = a.snapshot.sha256 if a and a.snapshot else None
         sha_b = b.snapshot.sha256 if b and b.snapshot else None
         ra, rb = regrades.get(sid, (None, None))
+        rev_a, rev_b = (reviewed or {}).get(sid, ((), ()))
         changes.append(
             ServiceChange(
                 service_id=sid,
@@ -299,6 +326,8 @@ def compare_reports(
                 criteria=_criteria_changes(a, b),
                 regrade_a=ra,
                 regrade_b=rb,
+                reviewed_a=rev_a,
+                reviewed_b=rev_b,
                 text_a=a.text if a else None,
                 text_b=b.text if b else None,
             )
@@ -315,6 +344,7 @@ def compare_reports(
         services=tuple(changes),
         tier_order=order,
         criterion_names=names,
+        tier_names={t.id: (t.name.zh, t.name.en) for t in rubric.tiers} if rubric is not None else {},
         regrade_rubric=(rubric.id, rubric.version) if regrades and rubric is not None else None,
         regrade_method=regrade_method,
     )
@@ -337,8 +367,12 @@ def compare_audits(
         raise CompareError(f"compare needs two different audits, got {label_a!r} twice")
     if regrade and rubric is None:
         raise CompareError("re-grading needs the rubric to grade with (--rubric PATH)")
-    report_a = queries.load_report(session, label_a, with_text=True)
-    report_b = queries.load_report(session, label_b, with_text=True)
+    report_a, reviews_a = reviewed_report(session, label_a, rubric)  # scores as published: reviews applied
+    report_b, reviews_b = reviewed_report(session, label_b, rubric)
+    reviewed = {
+        sid: (_changed(reviews_a, sid), _changed(reviews_b, sid))
+        for sid in {s for s, _ in reviews_a} | {s for s, _ in reviews_b}
+    }
     regrades: dict[str, tuple[Regrade | None, Regrade | None]] = {}
     method: str | None = None
     if regrade and rubric is not None:
@@ -346,18 +380,23 @@ def compare_audits(
         regrade_b = (report_b.rubric_id, report_b.rubric_version) != (rubric.id, rubric.version)
         methods: set[str] = set()
         for svc in report_a.services:
-            ra = _regrade(session, svc, rubric, classifiers)
+            sid = svc.target.id
+            ra = _regrade(session, svc, rubric, classifiers, service_overrides(reviews_a, sid))
             rb = None
-            if regrade_b and svc.target.id in by_b:
-                rb = _regrade(session, by_b[svc.target.id], rubric, classifiers)
+            if regrade_b and sid in by_b:
+                rb = _regrade(session, by_b[sid], rubric, classifiers, service_overrides(reviews_b, sid))
             regrades[svc.target.id] = (ra, rb)
             methods.update(r.method for r in (ra, rb) if r is not None and r.status == GradeStatus.ASSESSED)
         if regrade_b:
             for sid, svc in by_b.items():
                 if sid not in regrades:
-                    regrades[sid] = (None, _regrade(session, svc, rubric, classifiers))
+                    regrades[sid] = (None, _regrade(session, svc, rubric, classifiers, service_overrides(reviews_b, sid)))
         method = " + ".join(sorted(methods)) or RULES_ONLY
-    return compare_reports(report_a, report_b, rubric, regrades, method)
+    return compare_reports(report_a, report_b, rubric, regrades, method, reviewed)
+
+
+def _changed(reviews: Mapping[tuple[str, str], Review], service_id: str) -> tuple[str, ...]:
+    return tuple(sorted(cid for (sid, cid), r in reviews.items() if sid == service_id and r.changes_result))
 
 
 # ---------------------------------------------------------------- CLI table
@@ -387,6 +426,9 @@ def _status_short(s: ServiceChange, side: Literal["a", "b"]) -> str:
     return ""
 
 
+REVIEWED_MARK = "*"  # after a score that a reviewer's override changed
+REVIEWED_NOTE = "* reviewed: a reviewer's override changed a criterion of this score (machine result in `policyaudit show`)"
+
 COMPARISON_COLUMNS = (
     "service", "rank A", "rank B", "Δrank", "score A", "score B", "Δscore", "tier A→B", "content",
     "criteria gained", "criteria lost", "policy",
@@ -401,15 +443,17 @@ def format_comparison_table(comparison: Comparison) -> list[list[str]]:
         header += [f"A re-graded ({rid} {ver})", "Δscore same rubric"]
     rows = [header]
     for s in comparison.services:
-        tier = f"{s.tier_a or _status_short(s, 'a') or '—'}→{s.tier_b or _status_short(s, 'b') or '—'}"
+        tier_a = comparison.tier_name(s.tier_a) if s.tier_a else (_status_short(s, "a") or "—")
+        tier_b = comparison.tier_name(s.tier_b) if s.tier_b else (_status_short(s, "b") or "—")
+        tier = f"{tier_a} → {tier_b}"
         content = {True: "changed", False: "same", None: "—"}[s.content_changed]
         row = [
             s.service_id,
             str(s.rank_a) if s.rank_a is not None else (_status_short(s, "a") or "—"),
             str(s.rank_b) if s.rank_b is not None else (_status_short(s, "b") or "—"),
             _signed(s.rank_change),
-            _num(s.score_a),
-            _num(s.score_b),
+            _num(s.score_a) + (REVIEWED_MARK if s.reviewed_a else ""),
+            _num(s.score_b) + (REVIEWED_MARK if s.reviewed_b else ""),
             _signed(s.score_delta),
             tier,
             content,
@@ -419,6 +463,6 @@ def format_comparison_table(comparison: Comparison) -> list[list[str]]:
         ]
         if comparison.regrade_rubric:
             ra = s.regrade_a
-            row += [_num(ra.score) if ra else "—", _signed(s.regraded_delta)]
+            row += [(_num(ra.score) + (REVIEWED_MARK if ra.reviewed else "")) if ra else "—", _signed(s.regraded_delta)]
         rows.append(row)
     return rows

@@ -29,7 +29,7 @@ from sqlmodel import Session, SQLModel
 from pipeline.errors import PolicyAuditError
 from pipeline.records import AuditReport, GradeStatus, Rubric
 from pipeline.report.common import csv_cell
-from pipeline.report.review import Review, apply_overrides, overrides_for
+from pipeline.report.review import Review, ReviewError, reviewed_report
 from pipeline.report.site import render_markdown
 from pipeline.settings import PROJECT_URL, VERSION
 from pipeline.store import queries
@@ -160,21 +160,12 @@ def audit_json(report: AuditReport, reviews: Mapping[tuple[str, str], Review] | 
 
 def load_reviewed(session: Session, label: str, rubric: Rubric | None, reviewed: bool = True) -> tuple[AuditReport, dict[tuple[str, str], Review]]:
     """The audit with reviewers' overrides applied (when ``reviewed``), and the overrides."""
-    report = queries.load_report(session, label, with_text=False)
-    reviews = overrides_for(session, label) if reviewed else {}
-    if reviews:
-        if rubric is None:
-            from pipeline.grade.rubric import load_rubric
-            from pipeline.settings import DEFAULT_RUBRIC
-
-            rubric = load_rubric(DEFAULT_RUBRIC)
-        if (rubric.id, rubric.version) != (report.rubric_id, report.rubric_version):
-            raise ExportError(
-                f"audit {label!r} was graded with rubric {report.rubric_id} {report.rubric_version}, not "
-                f"{rubric.id} {rubric.version}: pass that rubric file to apply its reviews (tiers come from the rubric)"
-            )
-        report = apply_overrides(report, reviews, rubric)
-    return report, reviews
+    if not reviewed:
+        return queries.load_report(session, label, with_text=False), {}
+    try:
+        return reviewed_report(session, label, rubric, with_text=False)
+    except ReviewError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def export_audit(
@@ -338,6 +329,31 @@ where r.label = :label
 order by s.status = 'not_assessed', s.score desc, v.name"""
 
 
+# Reviewers' levels as published: credit 1 / 0.5 / 0 for full / partial / none, as the grader
+# (pipeline.grade.checks.CREDIT); tiers need the rubric, so they are the machine's here.
+REVIEWED_CRITERIA_SQL = """select r.label as audit, c.service_id, c.criterion_id,
+  coalesce(o.level, c.level) as level, c.level as machine_level,
+  case when o.id is not null and o.level != c.level then 'changed by review'
+       when o.id is not null then 'confirmed by review' else '' end as review,
+  o.reviewer, o.note as review_note, c.weight
+from criterion_results c join audit_runs r on r.id = c.run_id
+left join overrides o on o.run_id = c.run_id and o.service_id = c.service_id and o.criterion_id = c.criterion_id
+where r.label = :label
+order by c.service_id, c.id"""
+
+REVIEWED_SCORES_SQL = """select r.label as audit, s.service_id, v.name, s.status, s.score as machine_score,
+  case when s.status = 'assessed' and count(o.id) > 0 then round(min(100, max(0, sum(c.weight *
+    case coalesce(o.level, c.level) when 'full' then 1.0 when 'partial' then 0.5 else 0 end))), 1)
+    else s.score end as reviewed_score,
+  sum(case when o.id is not null and o.level != c.level then 1 else 0 end) as criteria_changed_by_review
+from scores s join audit_runs r on r.id = s.run_id join services v on v.id = s.service_id
+left join criterion_results c on c.run_id = s.run_id and c.service_id = s.service_id
+left join overrides o on o.run_id = c.run_id and o.service_id = c.service_id and o.criterion_id = c.criterion_id
+where r.label = :label
+group by s.id
+order by s.status = 'not_assessed', reviewed_score desc, v.name"""
+
+
 def _field_descriptions() -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for mapper in SQLModel._sa_registry.mappers:  # type: ignore[attr-defined]
@@ -379,7 +395,8 @@ def datasette_metadata(engine: Engine, title: str = "policyaudit: privacy-policy
     return {
         "title": title,
         "description": "Privacy policies fetched, read and graded against a published rubric; every judgement "
-        "quotes its evidence. Scores in `scores` are the machine's; reviewers' corrections are in `overrides`.",
+        "quotes its evidence. Scores in `scores` are the machine's; reviewers' corrections are in `overrides`, and the "
+        "canned queries `reviewed_scores` and `reviewed_criteria` show the published (reviewed) levels.",
         "source": "policyaudit",
         "source_url": PROJECT_URL,
         "databases": {
@@ -390,7 +407,19 @@ def datasette_metadata(engine: Engine, title: str = "policyaudit: privacy-policy
                         "title": "Ranking of one audit",
                         "description": "Services of one audit, best score first; not assessed last.",
                         "sql": RANKING_SQL,
-                    }
+                    },
+                    "reviewed_scores": {
+                        "title": "Scores after review",
+                        "description": "Each service's machine score and its score with reviewers' levels applied "
+                        "(as the report publishes it), with how many criteria a review changed.",
+                        "sql": REVIEWED_SCORES_SQL,
+                    },
+                    "reviewed_criteria": {
+                        "title": "Criterion levels after review",
+                        "description": "Every criterion of one audit at its published level, the machine's level, "
+                        "and whether a review changed it (who and why).",
+                        "sql": REVIEWED_CRITERIA_SQL,
+                    },
                 },
             }
         },

@@ -4,6 +4,7 @@
                  note="Section 7 gives a period for backups only", reviewer="lin")
     overrides = overrides_for(session, "2026")        # {(service_id, criterion_id): Review}
     reviewed = apply_overrides(report, overrides, rubric)  # the audit as published
+    report, reviews = reviewed_report(session, "2026", rubric)  # the same, loaded (show, compare, exports)
 
 Overrides live in their own table (``overrides``), keyed by (run, service, criterion); writing a
 service's results again (re-running or resuming the same audit label) replaces its scores and
@@ -29,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlmodel import Session, select
 
@@ -284,3 +286,41 @@ def apply_overrides(report: AuditReport, overrides: Mapping[tuple[str, str], Rev
     services = [replace(s, rank=ranks.get(s.target.id)) for s in services]
     services.sort(key=lambda r: (r.rank is None, r.rank or 0, r.target.name, r.target.id))
     return replace(report, services=tuple(services))
+
+
+def changed_by_review(reviews: Mapping[tuple[str, str], Review], service_id: str) -> list[Review]:
+    """The reviews of one service that changed the machine's level (a review that agrees changes nothing)."""
+    return [r for (sid, _), r in sorted(reviews.items()) if sid == service_id and r.changes_result]
+
+
+def rubric_of(report: AuditReport, preferred: Rubric | Path | None = None) -> Rubric:
+    """The rubric ``report`` was graded with (id and version): ``preferred`` when it is that one,
+    else the shipped rubric file with that id and version. Raises ReviewError when none is."""
+    from pipeline.grade.rubric import load_rubric
+    from pipeline.settings import DEFAULT_RUBRIC
+
+    want = (report.rubric_id, report.rubric_version)
+    if isinstance(preferred, Path):
+        preferred = load_rubric(preferred)
+    if preferred is not None and (preferred.id, preferred.version) == want:
+        return preferred
+    for path in sorted(DEFAULT_RUBRIC.parent.glob("*.yaml")):
+        rubric = load_rubric(path)
+        if (rubric.id, rubric.version) == want:
+            return rubric
+    raise ReviewError(
+        f"audit {report.label!r} was graded with rubric {want[0]} {want[1]}: pass that rubric file (--rubric) "
+        "to apply its reviews (tiers come from the rubric)"
+    )
+
+
+def reviewed_report(
+    session: Session, label: str, rubric: Rubric | Path | None = None, with_text: bool = True
+) -> tuple[AuditReport, dict[tuple[str, str], Review]]:
+    """Audit ``label`` as published: reviewers' levels applied (scores, tiers, ranks recomputed with
+    the audit's own rubric, see :func:`rubric_of`), and the reviews by (service id, criterion id)."""
+    report = queries.load_report(session, label, with_text=with_text)
+    reviews = overrides_for(session, label)
+    if reviews:
+        report = apply_overrides(report, reviews, rubric_of(report, rubric))
+    return report, reviews

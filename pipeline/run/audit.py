@@ -32,6 +32,7 @@ from pipeline.grade.rubric import load_rubric, rubric_fingerprint
 from pipeline.read.reader import pdf_text
 from pipeline.records import FetchOutcome, FetchResult, PolicyText, Rubric, Segment, Target, Validators
 from pipeline.run.assess import BatchTimings, grade_fetched
+from pipeline.run import progress
 from pipeline.run.parallel import GradingPool
 from pipeline.run.targets import load_targets
 from pipeline.settings import Settings
@@ -40,6 +41,7 @@ from pipeline.store import db, queries, save, tables
 log = logging.getLogger(__name__)
 
 FETCH_AHEAD = 8  # batches being fetched at once (they share one client and the per-host limits)
+FETCH_CHUNK = 5  # a batch is handed to the fetcher in parts this big, so progress is seen service by service
 INLINE_MAX = 3  # until the grading processes have started, a batch with this few policies to grade is graded in-process
 
 
@@ -64,7 +66,7 @@ def process_batch(
         wanted = {}
         for sha, language in languages.items():
             clf = classifiers.by_language.get(language)
-            wanted[sha] = clf.version if clf else None
+            wanted[sha] = f"{language}@{clf.version}" if clf else None  # as grade_policy records it
         known_grades = queries.reusable_scores(session, wanted, rubric.id, rubric.version)  # nothing to redo for these
         for sha in languages:
             if sha not in known_grades and (doc := queries.load_document(session, sha)) is not None:
@@ -172,6 +174,28 @@ def batches(items: Sequence[Target], size: int) -> list[list[Target]]:
     return [list(items[i : i + size]) for i in range(0, len(items), max(1, size))]
 
 
+def submit_fetch(fetcher: Fetcher, batch: Sequence[Target], previous: dict[str, Validators]) -> list[Future[list[FetchResult]]]:
+    """Start fetching ``batch`` in parts of ``FETCH_CHUNK`` (all at once, on the fetcher's shared
+    client and limits); each part reports to :func:`pipeline.run.progress.current` when it lands.
+    :func:`fetch_results` waits for them."""
+    tracker = progress.current()
+
+    def landed(fut: Future[list[FetchResult]]) -> None:
+        if not fut.cancelled() and fut.exception() is None:
+            tracker.fetched(fut.result())
+
+    parts = []
+    for group in batches(batch, FETCH_CHUNK):
+        fut = fetcher.submit(group, previous)
+        fut.add_done_callback(landed)
+        parts.append(fut)
+    return parts
+
+
+def fetch_results(parts: Sequence[Future[list[FetchResult]]]) -> list[FetchResult]:
+    return [r for part in parts for r in part.result()]
+
+
 def run_audit(
     targets_file: str | Path,
     label: str,
@@ -188,6 +212,7 @@ def run_audit(
     engine = db.make_engine(settings.db_url)
     archive = Archive(settings.archive_dir)
     plan = plan_audit(engine, targets, label, rubric, classifiers, str(targets_file), refresh, parse_shard(shard))
+    progress.current().start(label, len(plan.todo), plan.skipped)
     t = BatchTimings()
     groups = batches(plan.todo, settings.batch_size)
     fetch_time = [0.0]
@@ -220,25 +245,26 @@ def _run_batches(
         fetcher = stack.enter_context(Fetcher(settings, archive, pdf_text=pdf_text))
         stack.callback(lambda: fetch_time.__setitem__(0, fetcher.busy_seconds))
         todo = iter(groups)
-        fetching: deque[tuple[list[Target], Future[list[FetchResult]]]] = deque()
+        fetching: deque[tuple[list[Target], list[Future[list[FetchResult]]]]] = deque()
+        tracker = progress.current()
 
         def fetch_next() -> None:
             batch = next(todo, None)
             if batch is not None:
-                fetching.append((batch, fetcher.submit(batch, previous_validators(engine, plan.run_id, batch, archive))))
+                fetching.append((batch, submit_fetch(fetcher, batch, previous_validators(engine, plan.run_id, batch, archive))))
 
         for _ in range(FETCH_AHEAD):
             fetch_next()
         in_flight: list[Future[dict[str, int]]] = []
         while fetching:
-            batch, future = fetching.popleft()
-            fetched = list(zip(batch, future.result(), strict=True))
+            batch, parts = fetching.popleft()
+            fetched = list(zip(batch, fetch_results(parts), strict=True))
             fetch_next()
             in_flight.append(graders.submit(process_batch, engine, plan.run_id, fetched, rubric, classifiers, t, pool))
             while len(in_flight) > max(1, settings.workers) or (in_flight and in_flight[0].done()):
-                in_flight.pop(0).result()
+                tracker.graded(in_flight.pop(0).result())
                 done += settings.batch_size
                 if on_batch:
                     on_batch(min(done, len(plan.todo)), len(plan.todo))
         for fut in in_flight:
-            fut.result()
+            tracker.graded(fut.result())

@@ -10,10 +10,13 @@ against ``PREFECT_API_URL`` when it is set.
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from collections import deque
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -31,11 +34,14 @@ from pipeline.run.assess import BatchTimings
 from pipeline.run.audit import (
     FETCH_AHEAD,
     batches,
+    fetch_results,
     parse_shard,
     plan_audit,
     previous_validators,
     process_batch,
+    submit_fetch,
 )
+from pipeline.run import progress
 from pipeline.run.parallel import GradingPool
 from pipeline.run.targets import load_targets
 from pipeline.settings import Settings
@@ -57,7 +63,7 @@ def fetch_batch(
     previous = previous_validators(engine, run_id, targets, archive)
     engine.dispose()
     if fetcher is not None:
-        results = fetcher.fetch(targets, previous)
+        results = fetch_results(submit_fetch(fetcher, targets, previous))
     else:
         results = fetch_targets(
             targets, settings, archive, previous, robots_cache=_ROBOTS.setdefault(run_id, {}), pdf_text=pdf_text
@@ -120,13 +126,17 @@ def audit(
     label_prefix: str = "weekly-",
     distributed: bool = False,
     shard: str | None = None,
+    report_dir: str | None = None,
 ) -> dict[str, Any]:
     """Audit every service in ``targets_file`` under ``label``; resumable and idempotent.
 
     Without a label (scheduled runs), the label is ``label_prefix`` + the run's scheduled start
     time, so every run of a schedule is its own audit. With ``distributed`` every batch is
-    submitted at once, for a Dask task runner to spread over its workers.
+    submitted at once, for a Dask task runner to spread over its workers. With ``report_dir`` the
+    run's report is written to ``report_dir/<label>/`` and copied to ``report_dir/latest/``; a
+    scheduled run logs one line (label, counts, report path) to the ``policyaudit.schedule`` logger.
     """
+    scheduled = label is None
     wall = time.perf_counter()
     logger = get_run_logger()
     label = _label_for_this_run(label, label_prefix)
@@ -137,6 +147,8 @@ def audit(
     engine = db.make_engine(settings.db_url)
     plan = plan_audit(engine, targets, label, rubric, classifiers, targets_file, refresh, parse_shard(shard))
     logger.info("audit %s: %d targets, %d to do, %d already done", label, len(targets), len(plan.todo), plan.skipped)
+    tracker = progress.current()
+    tracker.start(label, len(plan.todo), plan.skipped)
     fetch_task = fetch_batch.with_options(retries=settings.fetch_retries)
     timings: dict[str, float] = {"fetch": 0.0}
     groups = batches(plan.todo, settings.batch_size)
@@ -154,6 +166,7 @@ def audit(
             ]
             for fut in graded:
                 counts, batch_t = fut.result()
+                tracker.graded(counts)
                 add(batch_t)
         else:
             # fetch up to FETCH_AHEAD batches at once while up to `workers` batches are graded
@@ -173,6 +186,7 @@ def audit(
 
                 def collect() -> None:
                     counts, batch_t = grading.pop(0).result()
+                    tracker.graded(counts)
                     add(batch_t)
                     logger.info("graded batch: %s", counts)
 
@@ -198,4 +212,57 @@ def audit(
     with db.session_scope(engine) as session:
         run = save.finish_run(session, plan.run_id, timings)
     engine.dispose()
-    return queries.run_summary(run)
+    summary = queries.run_summary(run)
+    index = None
+    if report_dir:
+        from pipeline.report.publish import publish_scheduled
+
+        index = publish_scheduled(settings, label, Path(report_dir))
+    if scheduled:
+        schedule_log().info(run_line(summary, index))
+    return summary
+
+
+def run_line(summary: dict[str, Any], report: Path | None) -> str:
+    """One line for a finished run: label, counts by status, wall time, report path."""
+    return (
+        f"run {summary['label']}: {summary['status']} · {summary['n_targets']} services · {summary['n_assessed']} assessed · "
+        f"{summary['n_no_policy']} no policy · {summary['n_not_assessed']} could not assess · "
+        f"{(summary.get('timings') or {}).get('wall', 0):.1f} s · report: {report or '(none: no --report-dir)'}"
+    )
+
+
+def schedule_log() -> logging.Logger:
+    """The ``policyaudit.schedule`` logger, writing timestamped lines to stderr unless configured elsewhere."""
+    log = logging.getLogger("policyaudit.schedule")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    return log
+
+
+def serve_schedule(name: str, cron: str | None, interval: float | None, parameters: dict[str, Any]) -> None:
+    """Serve the ``audit`` flow as deployment ``audit/<name>`` on a schedule until Ctrl-C or SIGTERM.
+
+    What ``audit.serve`` does, except on SIGTERM: Prefect's runner handler calls ``sys.exit`` from
+    inside the running event loop, which leaves its stop coroutine never awaited (a warning at every
+    shutdown). Here SIGTERM stops the runner the way Ctrl-C does: the loop is cancelled cleanly.
+    """
+    import asyncio
+
+    from prefect.runner import Runner
+
+    runner = Runner(name=name, pause_on_shutdown=True)
+    runner.add_flow(audit, name=name, cron=cron, interval=interval, parameters=parameters)
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    runner.handle_sigterm = stop  # type: ignore[method-assign]  # installed by Runner.start in the main thread
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        schedule_log().info("schedule %s stopped", name)

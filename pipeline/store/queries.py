@@ -265,6 +265,7 @@ def load_report(session: Session, label: str, with_text: bool = True) -> AuditRe
     for row in session.exec(select(CriterionRow).where(CriterionRow.run_id == run.id).order_by(CriterionRow.id)):
         crit_rows.setdefault(row.service_id, []).append(row)
     ranks = rank_scores([(sc.service_id, sc.score if sc.status != GradeStatus.NOT_ASSESSED.value else None) for sc in scores])
+    languages = document_languages(session, {s.sha256 for s in snaps.values() if s.sha256})
     out: list[ServiceReport] = []
     for sc in scores:
         svc = services[sc.service_id]
@@ -285,7 +286,7 @@ def load_report(session: Session, label: str, with_text: bool = True) -> AuditRe
                 snapshot=_snapshot_record(snap) if snap else None,
                 archive_path=(f"{snap.sha256[:2]}/{snap.sha256[2:]}" if snap and snap.sha256 else None),
                 text=doc.text if doc else None,
-                language=doc.language if doc else None,  # type: ignore[arg-type]
+                language=languages.get(snap.sha256) if snap and snap.sha256 else None,  # type: ignore[arg-type]
                 doctype=sc.doctype,
                 doctype_reason=sc.doctype_reason,
             )
