@@ -65,6 +65,12 @@ _MULTIBYTE = {"gb18030", "big5hkscs", "big5", "cp950", "shift_jis", "cp932", "eu
 # Labels servers send by default without knowing; a meta tag beats them.
 _WEAK = {"cp1252"}
 
+_NOT_CHARSETS = {"undefined"}
+_GB_CODECS = {"gbk", "gb18030", "gb2312"}
+MAX_PRIVATE_USE_SHARE = 0.02  # of the CJK-range characters; real Chinese text has almost none
+# tried, in order, when every declared charset failed (e.g. Big5 bytes labelled gbk)
+_CJK_FALLBACKS = ("big5hkscs", "gb18030")
+
 _BOMS: tuple[tuple[bytes, str, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32-le", "utf-32-le"),  # before UTF-16 LE: it starts the same
     (codecs.BOM_UTF32_BE, "utf-32-be", "utf-32-be"),
@@ -84,9 +90,12 @@ def normalize_label(label: str | None) -> str | None:
     key = label.strip().strip("\"'").lower()
     key = _ALIASES.get(key, key)
     try:
-        return codecs.lookup(key).name
+        info = codecs.lookup(key)
     except LookupError:
         return None
+    if info.name in _NOT_CHARSETS or not getattr(info, "_is_text_encoding", True):
+        return None  # "undefined", "rot13", "base64": Python codecs, not charsets a page can declare
+    return info.name
 
 
 def charset_from_content_type(content_type: str | None) -> str | None:
@@ -109,9 +118,18 @@ def _strict(body: bytes, codec: str | None) -> str | None:
     if codec is None:
         return None
     try:
-        return body.decode(codec)
-    except (UnicodeDecodeError, LookupError):
+        text = body.decode(codec)
+    except (UnicodeError, LookupError):
         return None
+    if codec in _GB_CODECS and _private_use_share(text) > MAX_PRIVATE_USE_SHARE:
+        return None  # GB18030 decodes nearly any bytes: private-use characters say it was the wrong guess
+    return text
+
+
+def _private_use_share(text: str) -> float:
+    wide = sum(1 for ch in text if ord(ch) >= 0x2E80)
+    private = sum(1 for ch in text if 0xE000 <= ord(ch) <= 0xF8FF)
+    return private / wide if wide else 0.0
 
 
 def _detect(body: bytes) -> tuple[str, str] | None:
@@ -143,6 +161,8 @@ def decode_body(body: bytes, content_type: str | None) -> tuple[str, str]:
     weak = header is not None and header in _WEAK and has_high
     # a default latin-1 header loses to a meta tag, to valid UTF-8 and to detection
     order = [meta, "utf-8"] if weak else [header, meta, "utf-8"]
+    if has_high and any(c in _GB_CODECS for c in (header, meta)):
+        order += list(_CJK_FALLBACKS)
     seen: set[str] = set()
     for codec in order:
         if codec is None or codec in seen:

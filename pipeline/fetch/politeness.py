@@ -1,7 +1,7 @@
 """Politeness state of one run: concurrency slots, per-host pacing, robots.txt.
 
 Politeness (Scrapy's defaults): robots.txt obeyed (cached per origin for a run, a 4xx
-robots.txt allows everything, a 5xx one disallows everything per RFC 9309), a user agent
+robots.txt allows everything, a 5xx one or one that times out or resets disallows everything per RFC 9309), a user agent
 that names the project, at most ``per_host_concurrency`` requests in flight per host and
 ``per_host_delay`` seconds between request starts to one host, ``concurrency`` in all.
 Time spent queueing for a host does not count against ``total_timeout``.
@@ -155,7 +155,8 @@ class FetchSession:
         return None
 
     async def _load_robots(self, client: httpx.AsyncClient, origin: str) -> tuple[Protego | None, str | None]:
-        """(parser, blanket refusal). 4xx or unreachable: allow all; 5xx: disallow all (RFC 9309)."""
+        """(parser, blanket refusal). 4xx: allow all; 5xx, a timeout or a broken connection: disallow
+        all (RFC 9309 2.3.1.3-4); no server at all: allow (the page fetch then fails with its reason)."""
         url = origin + "/robots.txt"
         for _ in range(ROBOTS_MAX_REDIRECTS + 1):
             if await netguard.check_url(url, self.settings.allow_private):
@@ -182,8 +183,13 @@ class FetchSession:
                                     break
                         finally:
                             await response.aclose()
-            except (httpx.HTTPError, TimeoutError, OSError, _Stop):
-                return None, None
+            except (httpx.ConnectError, httpx.ConnectTimeout, _Stop):
+                return None, None  # nothing answers: the page fetch fails with the real reason
+            except (httpx.HTTPError, TimeoutError, OSError) as exc:
+                return None, (
+                    f"robots.txt of {origin} could not be read ({type(exc).__name__}: timeout or broken connection); "
+                    "the site is treated as disallowed (RFC 9309 2.3.1.4)"
+                )
             text, _ = decode_body(bytes(body[:ROBOTS_MAX_BYTES]), response.headers.get("content-type"))
             try:
                 return Protego.parse(text), None
