@@ -44,6 +44,8 @@ def _wait(predicate, timeout: float, what: str) -> None:
 
 @pytest.mark.slow
 def test_schedule_fires_twice_with_distinct_labels(tmp_path: Path) -> None:
+    """Each run is its own audit, writes its report (one folder per run plus latest/) and logs one
+    line; SIGTERM stops the schedule without Prefect's 'coroutine was never awaited' warning."""
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {
@@ -74,10 +76,11 @@ def test_schedule_fires_twice_with_distinct_labels(tmp_path: Path) -> None:
         with demo_server() as base:
             targets = write_targets(base, tmp_path / "targets.csv")
             policyaudit = Path(sys.executable).parent / "policyaudit"
+            log = (tmp_path / "schedule.log").open("w")
             served = subprocess.Popen(
                 [str(policyaudit), "schedule", str(targets), "--interval", "15", "--label-prefix", "test-",
-                 "--data-dir", str(data_dir), "--allow-private"],
-                env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                 "--data-dir", str(data_dir), "--allow-private", "--report-dir", str(tmp_path / "reports")],
+                env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
             )
             db_url = Settings(data_dir=data_dir).db_url
 
@@ -91,8 +94,20 @@ def test_schedule_fires_twice_with_distinct_labels(tmp_path: Path) -> None:
                 return [r.label for r in rows]
 
             _wait(lambda: len(completed_runs()) >= 2, 240, "two scheduled runs to complete")
+            _wait(lambda: (tmp_path / "schedule.log").read_text().count("report: ") >= 2, 60, "two run lines")
+        served.terminate()  # SIGTERM
+        served.wait(timeout=30)
+        output = (tmp_path / "schedule.log").read_text()
+        assert "never awaited" not in output and "Traceback" not in output, output
         labels = completed_runs()
         assert len(set(labels)) == len(labels) >= 2
+        for lbl in labels:
+            assert (tmp_path / "reports" / lbl / "index.html").is_file()
+            line = next(ln for ln in output.splitlines() if f"run {lbl}: completed" in ln)
+            assert "9 services · 7 assessed · 1 no policy · 1 could not assess" in line
+            assert f"report: {tmp_path / 'reports' / lbl / 'index.html'}" in line
+        latest = (tmp_path / "reports" / "latest" / "index.html").read_text(encoding="utf-8")
+        assert any(lbl in latest for lbl in labels)
         assert all(lbl.startswith("test-") for lbl in labels)
         engine = db.make_engine(db_url)
         with db.session_scope(engine) as s:

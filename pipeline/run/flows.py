@@ -249,7 +249,8 @@ def serve_schedule(name: str, cron: str | None, interval: float | None, paramete
 
     What ``audit.serve`` does, except on SIGTERM: Prefect's runner handler calls ``sys.exit`` from
     inside the running event loop, which leaves its stop coroutine never awaited (a warning at every
-    shutdown). Here SIGTERM stops the runner the way Ctrl-C does: the loop is cancelled cleanly.
+    shutdown). Here SIGTERM schedules the runner's own ``astop()`` on its loop: it stops polling,
+    cancels what runs, and ``start()`` returns.
     """
     import asyncio
 
@@ -257,12 +258,15 @@ def serve_schedule(name: str, cron: str | None, interval: float | None, paramete
 
     runner = Runner(name=name, pause_on_shutdown=True)
     runner.add_flow(audit, name=name, cron=cron, interval=interval, parameters=parameters)
+    stopping: list[asyncio.Task[None]] = []
 
-    def stop(*_: object) -> None:
-        raise KeyboardInterrupt
+    def stop(*_: object) -> None:  # runs in the main thread, which runs the loop
+        loop = asyncio.get_event_loop()
+        loop.call_soon_threadsafe(lambda: stopping.append(loop.create_task(runner.astop())))
 
     runner.handle_sigterm = stop  # type: ignore[method-assign]  # installed by Runner.start in the main thread
     try:
         asyncio.run(runner.start())
     except KeyboardInterrupt:
-        schedule_log().info("schedule %s stopped", name)
+        pass
+    schedule_log().info("schedule %s stopped", name)
