@@ -224,6 +224,8 @@ def test_document_type_is_stored_and_flagged_in_the_ranking(tmp_path: Path) -> N
     flags = {r.attributes["data-service-id"]: r.css_first(".doctype-flag") for r in rows}
     assert flags["terms-only"] is not None and "no standalone policy" in flags["terms-only"].text()
     assert flags["xinghe"] is None
+    headline = LexborHTMLParser(index.read_text(encoding="utf-8")).body.text()
+    assert "1 linked a user agreement or other terms as their privacy policy" in headline
     service_page = next((tmp_path / "site" / "services").glob("terms-only*.html")).read_text(encoding="utf-8")
     assert "用户协议" in service_page and "Document type" in service_page
     methodology = LexborHTMLParser((tmp_path / "site" / "methodology.html").read_text(encoding="utf-8"))

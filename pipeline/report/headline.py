@@ -46,6 +46,8 @@ class _Stats:
     tier_counts: tuple[tuple[Tier, int], ...]
     average: float | None
     sector_averages: tuple[tuple[str, float, int], ...]  # (sector, average, n), best first
+    agreement_only: int = 0  # the link led to a user agreement or other terms, no standalone policy
+    agreement_section: int = 0  # the privacy rules are a section of an agreement
 
 
 def _stats(report: AuditReport, rubric: Rubric) -> _Stats:
@@ -72,6 +74,8 @@ def _stats(report: AuditReport, rubric: Rubric) -> _Stats:
         tier_counts=tuple((t, counts.get(t.id, 0)) for t in rubric.tiers),
         average=(sum(s.score or 0.0 for s in graded) / len(graded)) if graded else None,
         sector_averages=tuple(sector_avgs),
+        agreement_only=sum(1 for s in graded if s.doctype in ("user_agreement", "other")),
+        agreement_section=sum(1 for s in graded if s.doctype == "agreement_with_privacy_section"),
     )
 
 
@@ -103,8 +107,12 @@ def _headline_zh(st: _Stats, rubric: Rubric) -> list[str]:
         lowest = rubric.lowest_tier.name.zh
         if st.no_policy:
             out.append(f"{st.no_policy} 个没有隐私政策（计 0 分，列入最低等级「{lowest}」）。")
-        else:
+        elif not st.agreement_only:
             out.append("获得评分的服务都有隐私政策。")
+        if st.agreement_only:
+            out.append(f"{st.agreement_only} 个所链接的“隐私政策”其实是用户协议等其他文件，没有独立的隐私政策（按原文评分并标注）。")
+        if st.agreement_section:
+            out.append(f"{st.agreement_section} 个的隐私规则只是协议中的一个章节（按该章节评分并标注）。")
         if st.nothing_found:
             out.append(f"{st.nothing_found} 个有隐私政策，但未找到任何一项指标的内容（0 分）。")
     else:
@@ -154,8 +162,15 @@ def _headline_en(st: _Stats, rubric: Rubric) -> list[str]:
             out.append(
                 f"{st.no_policy} had no privacy policy (scored 0, lowest tier {low.zh} ({low.en}))."
             )
-        else:
+        elif not st.agreement_only:
             out.append("Every graded service had a privacy policy.")
+        if st.agreement_only:
+            out.append(
+                f"{st.agreement_only} linked a user agreement or other terms as their privacy policy: no standalone "
+                "policy (graded as the text stands, and flagged)."
+            )
+        if st.agreement_section:
+            out.append(f"{st.agreement_section} kept their privacy rules as a section of an agreement (graded on that section, flagged).")
         if st.nothing_found:
             out.append(
                 f"{st.nothing_found} had a policy in which none of the criteria were found (scored 0)."
