@@ -166,6 +166,7 @@ def test_grades_agree_with_careful_readers_above_the_floors() -> None:
     assert m["cross_validated"]["scores"]["spearman"] >= floors["zh_cv_spearman"]
     assert abs(m["cross_validated"]["scores"]["mean_offset"]) <= floors["zh_cv_abs_mean_offset_max"]
     assert m["cross_validated"]["tiers"]["within_one"] >= floors["zh_cv_tier_within_one"]
+    assert m["cross_validated"]["tiers"]["exact"] >= floors["zh_cv_tier_exact"]
     assert m["doctype"]["correct"] >= floors["doctype_correct"]
     assert m["english"]["pooled_kappa"] >= floors["en_pooled_kappa"]
 
