@@ -103,9 +103,10 @@ def is_web_url(url: str | None) -> bool:
 
 
 def md_escape(text: object) -> str:
-    """Escape text for a Markdown table cell or paragraph: punctuation, HTML and line breaks."""
+    """Escape text for a Markdown table cell or paragraph: punctuation, HTML and line breaks.
+    Parentheses stay as they are: with ``[`` and ``]`` escaped they can never form a link."""
     s = re.sub(r"\s+", " ", str(text)).strip()
-    return re.sub(r"([\\`*_{}\[\]()#+!|<>&~])", r"\\\1", s)
+    return re.sub(r"([\\`*_{}\[\]#+!|<>&~])", r"\\\1", s)
 
 
 def _check_rubric(report: AuditReport, rubric: Rubric) -> None:

@@ -42,6 +42,7 @@ from pipeline.records import (
     AuditReport,
     Rubric,
 )
+from pipeline.grade.rubric import rubric_fingerprint
 from pipeline.report.charts import _charts
 from pipeline.report.common import (
     _SHA256,
@@ -142,7 +143,10 @@ def render_report(
             service_tpl.render(root="../", page=page, **common), encoding="utf-8"
         )
     (out_dir / "methodology.html").write_text(
-        env.get_template("methodology.html.j2").render(root="", agreement=_agreement(rubric), **common), encoding="utf-8"
+        env.get_template("methodology.html.j2").render(
+            root="", agreement=_agreement(rubric), rubric_sha256=rubric_fingerprint(rubric), **common
+        ),
+        encoding="utf-8",
     )
     _write_csv(out_dir / "scores.csv", SCORES_COLUMNS, _score_rows(report))
     _write_csv(out_dir / "criteria.csv", CRITERIA_COLUMNS, _criteria_rows(report))
