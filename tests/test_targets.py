@@ -64,6 +64,14 @@ def test_duplicate_ids_are_reported_with_both_lines(tmp_path: Path) -> None:
     assert problem.line == 4 and problem.field == "id" and "first on line 2" in problem.message
 
 
+def test_duplicate_id_is_reported_when_its_first_row_has_another_mistake(tmp_path: Path) -> None:
+    p = write(tmp_path, "dup.csv", HEADER + "a,A,robot,,,https://a.example,\na,A2,app,,,https://c.example,\n")
+    with pytest.raises(TargetsError) as info:
+        load_targets(p)
+    assert [(q.line, q.field) for q in info.value.problems] == [(2, "kind"), (3, "id")]
+    assert "duplicate id 'a' (first on line 2)" in info.value.problems[1].message
+
+
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     p = write(tmp_path, "many.csv", HEADER + "a,A,robot,,,https://a.example,\nb,B,app,,,nope,\nc,C,app,,,https://c.example,\n")
     with pytest.raises(TargetsError) as info:

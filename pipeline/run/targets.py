@@ -211,12 +211,14 @@ def load_targets(path: str | Path) -> list[Target]:
             continue
         target, row_problems = _validate_row(row, line, extra)
         problems.extend(row_problems)
+        sid = "" if row.get("id") is None else str(row.get("id")).strip()
+        if sid and sid in seen:  # a duplicate even when the first row with this id has another mistake
+            problems.append(Problem(line, "id", f"duplicate id {sid!r} (first on line {seen[sid]})"))
+            continue
+        if sid:
+            seen[sid] = line
         if target is None:
             continue
-        if target.id in seen:
-            problems.append(Problem(line, "id", f"duplicate id {target.id!r} (first on line {seen[target.id]})"))
-            continue
-        seen[target.id] = line
         targets.append(replace(target, source=f"{path.name}:{line}"))
     if problems:
         raise TargetsError(path, problems)
