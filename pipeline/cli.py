@@ -15,7 +15,7 @@ from rich.table import Table
 from pipeline.errors import PolicyAuditError
 from pipeline.run.launch import check_prefect_api, configure_prefect, launch_audit, make_settings
 from pipeline.settings import Settings
-from pipeline.terminal import EXIT_NOTHING_ASSESSED, AuditDisplay, console, err, existing_database, fail, print_run
+from pipeline.terminal import EXIT_NOTHING_ASSESSED, AuditDisplay, console, err, existing_database, fail, print_run, working
 
 app = typer.Typer(
     help="Audit the transparency of privacy policies: fetch, read, grade, rank and report.",
@@ -161,7 +161,8 @@ def report(
     Example: policyaudit report --label 2026 --out reports-out/2026
     """
     try:
-        index = _render(label, out, _settings(data_dir=data_dir, database_url=db_url, rubric=rubric))
+        with working(err, f"writing the report of audit {label} to {out}"):
+            index = _render(label, out, _settings(data_dir=data_dir, database_url=db_url, rubric=rubric))
     except PolicyAuditError as exc:
         _fail(exc)
     console.print(f"report: {index}")
@@ -276,7 +277,8 @@ def train(
     from pipeline.train.card import format_metrics
     from pipeline.train.fit import train_models
 
-    metrics = train_models(shared_data, models_dir, tuple(language or ("en", "zh")))
+    with working(err, f"training the segment classifiers from {shared_data} (a few minutes)"):
+        metrics = train_models(shared_data, models_dir, tuple(language or ("en", "zh")))
     console.print(format_metrics(metrics), highlight=False, markup=False)
 
 
@@ -300,11 +302,13 @@ def evaluate(
     if grades:
         from pipeline.train.grades import format_grade_metrics, run_grade_evaluation
 
-        result = run_grade_evaluation(shared_data, rubric_file, models_dir)
+        with working(err, f"grading the labelled policies of {shared_data} and measuring agreement"):
+            result = run_grade_evaluation(shared_data, rubric_file, models_dir)
         console.print(format_grade_metrics(result), highlight=False, markup=False)
         return
 
-    metrics = evaluate_models(shared_data, models_dir)
+    with working(err, f"evaluating the classifiers in {models_dir} on {shared_data}"):
+        metrics = evaluate_models(shared_data, models_dir)
     console.print(format_metrics(metrics), highlight=False, markup=False)
 
 
@@ -347,7 +351,8 @@ def compare(
         engine = db.make_engine(url)
         rub = load_rubric(settings.rubric)
         classifiers = load_classifiers(settings) if regrade else None
-        with db.session_scope(engine) as session:
+        with db.session_scope(engine) as session, working(err, f"comparing {label_a} with {label_b}" + (
+            f" (re-grading {label_a}'s stored texts)" if regrade else "")):
             cmp = compare_audits(session, label_a, label_b, rubric=rub, regrade=regrade, classifiers=classifiers)
             labels = [label_a, *(also or []), label_b] if also else [label_a, label_b]
             bump = bump_chart_svg(session, labels) if out else None

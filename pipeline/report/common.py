@@ -102,6 +102,14 @@ def is_web_url(url: str | None) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
+def id_breaks(text: object) -> object:
+    """An id (``retention_period``, ``document_type.v2``) escaped, with line-break chances after
+    ``_`` and ``.`` only, so a narrow column breaks it between words, never mid-word."""
+    from markupsafe import Markup, escape
+
+    return Markup(re.sub(r"([_.])", r"\1<wbr>", str(escape(str(text)))))
+
+
 def md_escape(text: object) -> str:
     """Escape text for a Markdown table cell or paragraph: punctuation, HTML and line breaks.
     Parentheses stay as they are: with ``[`` and ``]`` escaped they can never form a link."""
@@ -146,6 +154,7 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["md"] = md_escape
+    env.filters["wbr"] = id_breaks
     env.filters["num"] = _fmt_number
     env.globals["is_web_url"] = is_web_url
     return env
