@@ -217,3 +217,22 @@ def test_demo_leaves_runs_and_show_ready_in_the_same_data_dir(tmp_path: Path) ->
     assert runs.returncode == 0 and "demo" in runs.stdout
     show = _run("show", "chenguang", "--label", "demo", cwd=tmp_path)
     assert show.returncode == 0 and "晨光阅读" in show.stdout
+
+
+@pytest.mark.slow
+def test_audit_through_a_temporary_prefect_server_says_what_it_waits_for(tmp_path: Path) -> None:
+    """No PREFECT_API_URL and no server on :4200: a temporary server starts beside the work; the
+    user is told so at once, then sees progress, and the run is a real Prefect flow run."""
+    with demo_server() as base:
+        write_targets(base, tmp_path / "targets.csv")
+        done = _run("audit", "targets.csv", "--label", "pf", "--allow-private", "--no-classifier", cwd=tmp_path,
+                    env={"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"})
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert "waiting for a temporary Prefect server" in lines[0]
+    assert any("temporary Prefect server ready after" in ln for ln in lines)
+    assert "pf: fetched 9/9" in lines[-1] and "7 assessed, 1 no policy, 1 could not assess" in lines[-1]
+    assert "audit pf: completed · 9 services · 7 assessed" in done.stdout
+    with sqlite3.connect(tmp_path / "prefect-home" / "prefect.db") as conn:  # the temporary server's database
+        states = [s for (s,) in conn.execute("select state_type from flow_run")]
+    assert states == ["COMPLETED"]
