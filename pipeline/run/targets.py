@@ -90,9 +90,15 @@ def _validate_row(row: Mapping[str, Any], line: int, extra_keys: Iterable[str]) 
     )
 
 
+MAX_CELL_CHARS = 100_000  # longest cell of a targets file; a URL or a name is far shorter
+CSV_MODULE_LIMIT = 1 << 24  # the csv module's field limit while reading (as pipeline.train.corpora sets it)
+
+
 def _rows_from_csv(path: Path, text: str) -> Iterable[tuple[int, dict[str, Any], list[str]]]:
     """Rows of a CSV file; any line ending (CRLF, LF, CR alone) is accepted; a cell over
-    the csv module's field size limit (131,072 characters) is a problem with its line."""
+    :data:`MAX_CELL_CHARS` (or the csv module's field size limit) is a problem with its line."""
+    # the csv module's own limit (131,072) only raises, without the column; ours names it
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_MODULE_LIMIT))
     reader = csv.DictReader(io.StringIO(text, newline=""))
     rows = _guarded(path, reader)
     return _csv_rows(path, reader, rows)
@@ -141,6 +147,10 @@ def _csv_rows(
             continue
         if all((v or "").strip() == "" for v in row.values()):
             continue  # blank line
+        long = [k for k, v in row.items() if isinstance(v, str) and len(v) > MAX_CELL_CHARS]
+        if long:
+            yield line, {"__too_long__": long[0]}, []
+            continue
         yield line, row, []
 
 
@@ -205,6 +215,9 @@ def load_targets(path: str | Path) -> list[Target]:
             continue
         if "__not_mapping__" in row:
             problems.append(Problem(line, None, "each service must be a mapping of fields"))
+            continue
+        if "__too_long__" in row:
+            problems.append(Problem(line, row["__too_long__"], f"cell longer than {MAX_CELL_CHARS} characters"))
             continue
         if "__dupe_keys__" in row:
             problems.append(Problem(line, row["__dupe_keys__"][0], "field given twice"))
