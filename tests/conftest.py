@@ -33,6 +33,25 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium; Playwright's own browser download is never used
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Headless Chromium (/usr/bin/chromium) driven by Playwright; skips when either is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
 PG_ADMIN_URL = os.environ.get("POLICYAUDIT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -332,22 +332,8 @@ def test_comparison_page_escapes_policy_text_and_names(page: Path) -> None:
 
 # ---------------------------------------------------------------- in a real browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-        )
-        yield b
-        b.close()
+# the browser fixture (headless /usr/bin/chromium) is in conftest.py
 
 
 def _open(browser: object, path: Path) -> tuple[object, list[str], list[str]]:

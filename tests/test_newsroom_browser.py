@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,8 @@ from pipeline.demo import demo_server, write_targets
 from pipeline.run.audit import run_audit
 from pipeline.settings import Settings
 
-from .conftest import REPO
+from .conftest import CHROMIUM, REPO  # the browser fixture is in conftest.py
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 WIDTH = 1400
 pytestmark = pytest.mark.slow
 ARTIFACTS = REPO / "test-artifacts" / "newsroom"
@@ -34,7 +30,7 @@ CSS = REPO / "reports" / "static" / "report.css"
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +63,6 @@ def workflow(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "methodology": site / "methodology.html",
         "compare": site / "compare" / "compare.html",
     }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 def _stack() -> list[str]:

@@ -14,11 +14,8 @@ from types import ModuleType
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
+from .conftest import CHROMIUM  # the browser fixture is in conftest.py
+
 pytestmark = pytest.mark.slow  # a real browser: ~10 s for the module (each test under 2 s)
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -48,14 +45,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     S.write_archive(archive, S.ALPHA_HTML)
     S.write_archive(archive, S.HOSTILE_HTML)
     return S.render_report(S.sample_report(), S.sample_rubric(), base / "site", archive).parent
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 class Watched:
