@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from pipeline.grade.casefold import lowered_source, lowered_text
 from pipeline.grade.checks import CREDIT, MAX_QUOTE, GradingContext, register
 from pipeline.grade.passages import PassageView, passage_view
 from pipeline.records import Criterion, CriterionResult, Evidence, Level
@@ -47,14 +48,33 @@ MAX_PASSAGES_QUOTED = 3
 _RULE = re.compile(r"[a-z_]+(?:\*\d+)?(?:\+[a-z_]+(?:\*\d+)?)*(?:@\d+)?")
 
 
+@dataclass(frozen=True, eq=False)
+class Pattern:
+    """A union of rubric patterns: case-insensitive, plus its exact lower-cased case-sensitive twin
+    (``pipeline.grade.casefold``) that runs 2-3x faster on text whose lower-casing is exact."""
+
+    ci: re.Pattern[str]
+    cs: re.Pattern[str] | None
+
+    def finditer(self, text: str, lowered: str | None) -> Iterator[re.Match[str]]:
+        if self.cs is not None and lowered is not None:
+            return self.cs.finditer(lowered)  # same offsets: lower() kept the length
+        return self.ci.finditer(text)
+
+
+_FLAGS = re.MULTILINE  # ^ and $ anchor a line of a segment
+
+
 @lru_cache(maxsize=8192)
-def _compile(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+def _compile(patterns: tuple[str, ...]) -> Pattern | None:
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE | re.MULTILINE)  # ^ $: a segment's line
+    source = "|".join(f"(?:{p})" for p in patterns)
+    low = lowered_source(source)
+    return Pattern(re.compile(source, re.IGNORECASE | _FLAGS), re.compile(low, _FLAGS) if low is not None else None)
 
 
-def _lang_regex(spec: Mapping[str, Sequence[str]] | None, lang: str) -> re.Pattern[str] | None:
+def _lang_regex(spec: Mapping[str, Sequence[str]] | None, lang: str) -> Pattern | None:
     return _compile(tuple((spec or {}).get(lang) or ()))
 
 
@@ -119,19 +139,20 @@ class PolicyIndex:
     def __init__(self, ctx: GradingContext) -> None:
         self.view = passage_view(ctx.segments)
         self.text = _JOIN.join(self.view.reading)
+        self.lowered = lowered_text(self.text)
         self.starts: list[int] = []
         pos = 0
         for r in self.view.reading:
             self.starts.append(pos)
             pos += len(r) + len(_JOIN)
-        self._hits: dict[re.Pattern[str], dict[int, list[tuple[int, int]]]] = {}
+        self._hits: dict[Pattern, dict[int, list[tuple[int, int]]]] = {}
 
-    def hits(self, rx: re.Pattern[str]) -> dict[int, list[tuple[int, int]]]:
+    def hits(self, rx: Pattern) -> dict[int, list[tuple[int, int]]]:
         """segment position -> [(start, end)] of ``rx``'s matches, relative to the segment."""
         out = self._hits.get(rx)
         if out is None:
             out = {}
-            for m in rx.finditer(self.text):
+            for m in rx.finditer(self.text, self.lowered):
                 i = bisect_right(self.starts, m.start()) - 1
                 base = self.starts[i]
                 out.setdefault(i, []).append((m.start() - base, m.end() - base))
