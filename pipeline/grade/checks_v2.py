@@ -146,6 +146,24 @@ class PolicyIndex:
             self.starts.append(pos)
             pos += len(r) + len(_JOIN)
         self._hits: dict[Pattern, dict[int, list[tuple[int, int]]]] = {}
+        self._first: dict[tuple[Pattern, int], tuple[int, int] | None] = {}
+
+    def first(self, rx: Pattern, i: int) -> tuple[int, int] | None:
+        """The first match of ``rx`` in segment ``i`` (relative offsets), searched in that segment alone."""
+        full = self._hits.get(rx)
+        if full is not None:
+            spans = full.get(i)
+            return spans[0] if spans else None
+        key = (rx, i)
+        if key not in self._first:
+            reading = self.view.reading[i]
+            if rx.cs is not None and self.lowered is not None:
+                m = rx.cs.search(self.lowered, self.starts[i], self.starts[i] + len(reading))
+                self._first[key] = (m.start() - self.starts[i], m.end() - self.starts[i]) if m else None
+            else:
+                m = rx.ci.search(reading)
+                self._first[key] = (m.start(), m.end()) if m else None
+        return self._first[key]
 
     def hits(self, rx: Pattern) -> dict[int, list[tuple[int, int]]]:
         """segment position -> [(start, end)] of ``rx``'s matches, relative to the segment."""
@@ -180,6 +198,11 @@ def view_of(ctx: GradingContext) -> PassageView:
     return index_of(ctx).view
 
 
+#: when a topic's passages cover less than this share of the segments, their segments are searched
+#: one by one instead of scanning the whole policy once per component
+SPARSE = 0.25
+
+
 def _passages(criterion: Criterion, ctx: GradingContext, use_topic: bool = True) -> list[Passage]:
     lang = ctx.policy.language
     params = criterion.params
@@ -191,30 +214,50 @@ def _passages(criterion: Criterion, ctx: GradingContext, use_topic: bool = True)
     index = index_of(ctx)
     view = index.view
     segs = ctx.segments
-    excluded = index.hits(exclude) if exclude is not None else {}
-    # segment -> {component: Found} (first match of each component in the segment)
-    found_in: dict[int, dict[str, Found]] = {}
-    for name, spec in (params.get("components") or {}).items():
-        rx = _lang_regex(spec, lang)
-        if rx is None:
-            continue
-        for i, spans in index.hits(rx).items():
-            a, b = spans[0]
-            found_in.setdefault(i, {})[name] = Found(name, i, a, b, segs[i].text[a:b])
-    starts = index.hits(topic).keys() if topic is not None else range(len(segs))
-    passages: list[Passage] = []
-    for i in sorted(starts):
+    n = len(segs)
+    starts = sorted(index.hits(topic)) if topic is not None else range(n)
+    sparse = topic is not None and len(starts) * (window + 1) < SPARSE * n
+    if sparse:
+        def excluded(i: int) -> bool:
+            return exclude is not None and index.first(exclude, i) is not None
+    else:
+        excluded_set = index.hits(exclude) if exclude is not None else {}
+
+        def excluded(i: int) -> bool:
+            return i in excluded_set
+
+    windows: list[tuple[int, list[int]]] = []
+    for i in starts:
         if i >= head:
             break
-        if i in excluded or not (view.usable[i] or (headings and view.why_skipped[i] == "heading")):
+        if not (view.usable[i] or (headings and view.why_skipped[i] == "heading")) or excluded(i):
             continue
-        found: dict[str, Found] = {}
-        for j in range(i, min(len(segs), i + window + 1)):
-            if j > i and view.why_skipped[j] == "heading":
+        members = [i]  # the start itself was admitted (a heading may start a passage)
+        for j in range(i + 1, min(n, i + window + 1)):
+            if view.why_skipped[j] == "heading":
                 break  # the next section
-            if j not in found_in or (j > i and (j in excluded or not view.usable[j])):
-                continue  # the start itself was admitted above (a heading may start a passage)
-            for name, f in found_in[j].items():
+            if view.usable[j] and not excluded(j):
+                members.append(j)
+        windows.append((i, members))
+    comps = [(name, rx) for name, spec in (params.get("components") or {}).items() if (rx := _lang_regex(spec, lang))]
+    # segment -> {component: Found} (first match of each component in the segment)
+    found_in: dict[int, dict[str, Found]] = {}
+    if sparse:
+        for j in sorted({j for _i, members in windows for j in members}):
+            for name, rx in comps:
+                span = index.first(rx, j)
+                if span is not None:
+                    found_in.setdefault(j, {})[name] = Found(name, j, span[0], span[1], segs[j].text[span[0] : span[1]])
+    else:
+        for name, rx in comps:
+            for j, spans in index.hits(rx).items():
+                a, b = spans[0]
+                found_in.setdefault(j, {})[name] = Found(name, j, a, b, segs[j].text[a:b])
+    passages: list[Passage] = []
+    for i, members in windows:
+        found: dict[str, Found] = {}
+        for j in members:
+            for name, f in found_in.get(j, {}).items():
                 found.setdefault(name, f)
         passages.append(Passage(i, found))
     return passages
