@@ -6,7 +6,8 @@
     problem = nothing_assessed(summary, prepared.settings)          # reason + hint when no service was assessed
 
 Inputs are checked before any Prefect machinery starts (:func:`prepare_audit`: the targets file,
-the settings, ``--shard``, the rubric and the database), so a mistake is reported at once. Then
+the settings, ``--shard`` and the rubric; then ``PREFECT_API_URL`` when set, then the database), so a
+mistake is reported at once and nothing is written. Then
 Prefect gets offline-safe defaults (:func:`configure_prefect`) and an API: ``PREFECT_API_URL``
 (checked), a server already running on 127.0.0.1:4200, or a temporary server started in the
 background while the flow is imported (:mod:`pipeline.run.prefect_server`). ``on_status`` hears,
@@ -70,11 +71,10 @@ class PreparedAudit:
 
 
 def prepare_audit(targets_file: Path, overrides: dict[str, Any], shard: str | None = None) -> PreparedAudit:
-    """Check everything an audit needs before anything starts: the targets file (every problem at
-    once), the settings, ``shard``, the rubric, and that the database opens (and is migrated)."""
+    """Check what an audit reads before anything starts or is written: the targets file (every
+    problem at once), the settings, ``shard`` and the rubric."""
     from pipeline.grade.rubric import load_rubric
     from pipeline.run.targets import load_targets
-    from pipeline.store import db
 
     targets = load_targets(targets_file)
     settings = make_settings(overrides)
@@ -82,8 +82,14 @@ def prepare_audit(targets_file: Path, overrides: dict[str, Any], shard: str | No
 
     parse_shard(shard)
     rubric = load_rubric(settings.rubric)
-    db.make_engine(settings.db_url).dispose()
     return PreparedAudit(targets, settings, rubric)
+
+
+def check_database(settings: Settings) -> None:
+    """The database opens (created and migrated when new); a StoreError naming it otherwise."""
+    from pipeline.store import db
+
+    db.make_engine(settings.db_url).dispose()
 
 
 def _say(on_status: Status | None, text: str) -> None:
@@ -100,6 +106,7 @@ def launch_audit(
     prepared = prepare_audit(targets, overrides, shard)
     n = len(prepared.targets)
     if not use_prefect:
+        check_database(prepared.settings)
         from pipeline.run.audit import run_audit
         from pipeline.store.queries import run_summary
 
@@ -109,7 +116,8 @@ def launch_audit(
     from pipeline.run.prefect_server import TemporaryServer, choose_api
 
     with ExitStack() as stack:
-        api = choose_api()
+        api = choose_api()  # an unreachable PREFECT_API_URL is reported before anything is written
+        check_database(prepared.settings)
         server = None
         if api is None:
             server = stack.enter_context(TemporaryServer())
