@@ -233,3 +233,20 @@ def test_document_type_is_stored_and_flagged_in_the_ranking(tmp_path: Path) -> N
     agreement = methodology.css_first("#agreement")  # the measured agreement published with the rubric
     published = json.loads((REPO / "rubrics" / "transparency.v2.agreement.json").read_text(encoding="utf-8"))
     assert agreement is not None and str(published["pooled_kappa"]) in agreement.text()
+
+
+def test_agreement_with_a_privacy_section_is_graded_on_that_section() -> None:
+    """Evidence comes from the privacy part only; the agreement's own contact clause is not read."""
+    from tests.test_doctype import ZH_AGREEMENT_WITH_POLICY
+
+    policy = extract_text(ZH_AGREEMENT_WITH_POLICY)
+    g = grade(policy, segment(policy), V2)
+    assert g.doctype == DocType.AGREEMENT_WITH_PRIVACY_SECTION.value
+    exists = next(c for c in g.criteria if c.criterion_id == "policy_exists")
+    assert exists.level is Level.PARTIAL
+    from pipeline.read.doctype import classify_document
+
+    lo, hi = classify_document(policy).section or (0, 0)
+    assert hi > lo
+    quoted = [e for c in g.criteria for e in c.evidence]
+    assert quoted and all(lo <= e.start and e.end <= hi for e in quoted)
