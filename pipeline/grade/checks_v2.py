@@ -348,10 +348,11 @@ def components_v2(criterion: Criterion, ctx: GradingContext) -> CriterionResult:
         t.component for rules in (full_rules, partial_rules) for rs in rules for r in rs for t in r.terms if t.min_distinct
     }
     counts = {c: len(_distinct(passages, ctx, c, spec)) for c in counted}
-    anywhere = _passages(criterion, ctx, use_topic=False) if params.get("partial_anywhere") else passages
     for level, rules in ((Level.FULL, full_rules), (Level.PARTIAL, partial_rules)):
+        if level is Level.PARTIAL and params.get("partial_anywhere"):
+            passages = _passages(criterion, ctx, use_topic=False)  # only when full did not hold
         for conjuncts in rules:
-            pool = anywhere if level is Level.PARTIAL else passages
+            pool = passages
             chosen: list[Passage] = []
             names: list[str] = []
             for rule in conjuncts:  # "a+how & b+how": each part in some passage of its own
@@ -364,22 +365,20 @@ def components_v2(criterion: Criterion, ctx: GradingContext) -> CriterionResult:
                 chosen.extend(holding[1:])
                 names.extend(n for n in rule.components if n not in names)
             else:
-                return CriterionResult(
-                    criterion_id=criterion.id,
-                    level=level,
-                    points=round(criterion.weight * CREDIT[level], 2),
-                    weight=criterion.weight,
-                    method=criterion.check,
-                    evidence=_evidence(ctx, chosen, names),
-                    note=_describe(level, chosen, names, {c: counts[c] for c in names if c in counts}),
-                )
+                note = _describe(level, chosen, names, {c: counts[c] for c in names if c in counts})
+                return _result(criterion, level, note, _evidence(ctx, chosen, names))
+    return _result(criterion, Level.NONE, f"searched {len(ctx.segments)} segments ({len(passages)} passages), not found")
+
+
+def _result(criterion: Criterion, level: Level, note: str, evidence: tuple[Evidence, ...] = ()) -> CriterionResult:
     return CriterionResult(
         criterion_id=criterion.id,
-        level=Level.NONE,
-        points=0.0,
+        level=level,
+        points=round(criterion.weight * CREDIT[level], 2),
         weight=criterion.weight,
         method=criterion.check,
-        note=f"searched {len(ctx.segments)} segments ({len(passages)} passages on the topic), not found",
+        evidence=evidence,
+        note=note,
     )
 
 
@@ -396,11 +395,4 @@ def document_type_v2(criterion: Criterion, ctx: GradingContext) -> CriterionResu
     """Full for a standalone privacy policy, partial for an agreement with a privacy section,
     none for a user agreement or other terms (the document type found by :mod:`pipeline.read.doctype`)."""
     level, why = _DOCTYPE_LEVEL.get(ctx.doctype or "privacy_policy", (Level.NONE, f"document type {ctx.doctype}"))
-    return CriterionResult(
-        criterion_id=criterion.id,
-        level=level,
-        points=round(criterion.weight * CREDIT[level], 2),
-        weight=criterion.weight,
-        method=criterion.check,
-        note=f"{level.value}: {why}",
-    )
+    return _result(criterion, level, f"{level.value}: {why}")
