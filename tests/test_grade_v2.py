@@ -250,3 +250,16 @@ def test_agreement_with_a_privacy_section_is_graded_on_that_section() -> None:
     assert hi > lo
     quoted = [e for c in g.criteria for e in c.evidence]
     assert quoted and all(lo <= e.start and e.end <= hi for e in quoted)
+
+
+def test_rules_may_differ_by_language_and_are_validated(tmp_path: Path) -> None:
+    from pipeline.errors import RubricError
+
+    purposes = next(c for c in V2.criteria if c.id == "purposes")
+    assert set(purposes.params["full"]) == {"zh", "en"}
+    text = (REPO / "rubrics" / "transparency.v2.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("        en: ['item+why@4']", "        en: ['item+reason@4']"), encoding="utf-8")
+    with pytest.raises(RubricError) as err:
+        load_rubric(bad)
+    assert "reason" in str(err.value) and "full.en" in str(err.value)

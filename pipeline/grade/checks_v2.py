@@ -25,7 +25,8 @@ segments (section numbers blanked). A rule ``a+b`` holds when ``a`` and ``b`` ar
 one passage; a term ``a*5`` holds when at least 5 *distinct* strings of component ``a`` are
 found across all the policy's passages (items listed one by one); ``a+b@3`` must hold in 3
 passages; ``a+how & b+how`` needs each part in a passage of its own (every right with its way
-of exercising it). ``^`` and ``$`` in a pattern anchor a line of a segment.
+of exercising it). ``full`` and ``partial`` may also be given per language ({zh: [...], en: [...]})
+where the two languages write a practice differently. ``^`` and ``$`` in a pattern anchor a line of a segment.
 
 The result records the components behind the level in its note ("full: channel: 邮箱;
 response: 15个工作日内") and quotes the segments that hold them, best passage first.
@@ -342,8 +343,9 @@ def components_v2(criterion: Criterion, ctx: GradingContext) -> CriterionResult:
     params = criterion.params
     passages = _passages(criterion, ctx)
     spec = params.get("components") or {}
-    full_rules = [parse_rules(r) for r in params.get("full") or ()]
-    partial_rules = [parse_rules(r) for r in params.get("partial") or ()]
+    lang = ctx.policy.language
+    full_rules = [parse_rules(r) for r in _for_language(params.get("full"), lang)]
+    partial_rules = [parse_rules(r) for r in _for_language(params.get("partial"), lang)]
     counted = {
         t.component for rules in (full_rules, partial_rules) for rs in rules for r in rs for t in r.terms if t.min_distinct
     }
@@ -368,6 +370,13 @@ def components_v2(criterion: Criterion, ctx: GradingContext) -> CriterionResult:
                 note = _describe(level, chosen, names, {c: counts[c] for c in names if c in counts})
                 return _result(criterion, level, note, _evidence(ctx, chosen, names))
     return _result(criterion, Level.NONE, f"searched {len(ctx.segments)} segments ({len(passages)} passages), not found")
+
+
+def _for_language(rules: Sequence[str] | Mapping[str, Sequence[str]] | None, lang: str) -> Sequence[str]:
+    """Rules are one list for both languages, or one list per language where they write differently."""
+    if isinstance(rules, Mapping):
+        return rules.get(lang) or ()
+    return rules or ()
 
 
 def _result(criterion: Criterion, level: Level, note: str, evidence: tuple[Evidence, ...] = ()) -> CriterionResult:

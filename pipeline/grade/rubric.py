@@ -198,10 +198,18 @@ class _Validator:
                     self.add(vnode, sub, f"must be true or false, got {value!r}")
 
     def rules(self, node: Node, field: str, siblings: dict[str, tuple[Node, Node]] | None) -> None:
-        """A list of component rules; every component named must be a key of ``components``."""
+        """A list of component rules, or one list per language ({zh: [...], en: [...]}); every
+        component named must be a key of ``components``."""
         known: set[str] = set()
         if siblings and "components" in siblings and isinstance(siblings["components"][1], MappingNode):
             known = {str(self.scalar(k)) for k, _v in siblings["components"][1].value}
+        if isinstance(node, MappingNode):
+            for lang, (_k, lnode) in (self.by_language(node, field, True) or {}).items():
+                self._rule_list(lnode, f"{field}.{lang}", known)
+            return
+        self._rule_list(node, field, known)
+
+    def _rule_list(self, node: Node, field: str, known: set[str]) -> None:
         for j, item in enumerate(self.sequence(node, field) or []):
             rule = self.string(item, f"{field}[{j}]")
             if rule is None:
