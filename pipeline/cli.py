@@ -186,7 +186,7 @@ def show(
 
     settings, url = _existing(data_dir=data_dir, database_url=db_url, rubric=rubric)
     try:
-        engine = db.make_engine(url)
+        engine = db.make_engine(url, read_only=True)
         with db.session_scope(engine) as session:
             runs = queries.list_runs(session)
             if not runs:
@@ -213,17 +213,30 @@ def runs(data_dir: DataDir = None, db_url: DbUrl = None) -> None:
     Example: policyaudit runs --data-dir audit-data
     """
     from pipeline.store import db, queries
+    from pipeline.terminal import print_runs
 
     _, url = _existing(data_dir=data_dir, database_url=db_url)
-    engine = db.make_engine(url)
-    table = Table("label", "status", "rubric", "services", "assessed", "no policy", "not assessed", "started", "wall s")
-    with db.session_scope(engine) as session:
-        for r in queries.list_runs(session):
-            table.add_row(
-                r.label, r.status, f"{r.rubric_id} {r.rubric_version}", str(r.n_targets), str(r.n_assessed),
-                str(r.n_no_policy), str(r.n_not_assessed), f"{r.started_at:%Y-%m-%d %H:%M}", f"{(r.timings or {}).get('wall', 0):.1f}",
-            )
-    console.print(table)
+    try:
+        with db.session_scope(db.make_engine(url, read_only=True)) as session:
+            print_runs(queries.list_runs(session))
+    except PolicyAuditError as exc:
+        _fail(exc)
+
+
+@app.command()
+def migrate(data_dir: DataDir = None, db_url: DbUrl = None) -> None:
+    """Upgrade an existing database to this version's schema (read-only commands never do).
+
+    Example: policyaudit migrate --data-dir audit-data
+    """
+    from pipeline.store import db
+
+    _, url = _existing(data_dir=data_dir, database_url=db_url)
+    try:
+        db.make_engine(url).dispose()
+    except PolicyAuditError as exc:
+        _fail(exc)
+    console.print(f"database {db.sqlite_file(url) or url}: schema up to date", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -342,13 +355,14 @@ def compare(
     """
     from pipeline.store import db
     from pipeline.grade.classify import load_classifiers
-    from pipeline.report.compare import REVIEWED_NOTE, compare_audits, format_comparison_table
+    from pipeline.report.compare import compare_audits
     from pipeline.report.compare_page import bump_chart_svg, render_comparison
     from pipeline.grade.rubric import load_rubric
+    from pipeline.terminal import print_comparison
 
     settings, url = _existing(data_dir=data_dir, database_url=db_url, rubric=rubric, use_classifier=False if no_classifier else None)
     try:
-        engine = db.make_engine(url)
+        engine = db.make_engine(url, read_only=True)
         rub = load_rubric(settings.rubric)
         classifiers = load_classifiers(settings) if regrade else None
         with db.session_scope(engine) as session, working(err, f"comparing {label_a} with {label_b}" + (
@@ -359,26 +373,7 @@ def compare(
         page = render_comparison(cmp, out, bump_svg=bump) if out else None
     except PolicyAuditError as exc:
         _fail(exc)
-    rows = format_comparison_table(cmp)
-    keep = [i for i, h in enumerate(rows[0]) if h not in ("criteria gained", "criteria lost")]
-    table = Table(*[rows[0][i] for i in keep], "criteria")
-    for row in rows[1:]:
-        gained, lost = row[rows[0].index("criteria gained")], row[rows[0].index("criteria lost")]
-        table.add_row(*[row[i] for i in keep], f"+{gained.count('→')} −{lost.count('→')}")
-    console.print(
-        f"{cmp.a.label} (rubric {cmp.a.rubric_id} {cmp.a.rubric_version}) → {cmp.b.label} (rubric {cmp.b.rubric_id} {cmp.b.rubric_version})"
-        + (f" · {cmp.a.label} re-graded with {cmp.regrade_rubric[0]} {cmp.regrade_rubric[1]} ({cmp.regrade_method})" if cmp.regrade_rubric else ""),
-        highlight=False, markup=False,
-    )
-    console.print(table)
-    if any(s.reviewed_a or s.reviewed_b or (s.regrade_a and s.regrade_a.reviewed) for s in cmp.services):
-        console.print(REVIEWED_NOTE, highlight=False, markup=False)
-    console.print(f"rose {len(cmp.rose)} · fell {len(cmp.fell)} · policy appeared {len(cmp.appeared)} · disappeared {len(cmp.disappeared)} · texts changed {len(cmp.content_changed)}/{len(cmp.services)}", highlight=False)
-    for s in cmp.services:
-        if s.criteria:
-            console.print(f"{s.service_id}: " + ", ".join(f"{c.criterion_id} {c.level_a}→{c.level_b}" for c in s.criteria), highlight=False, markup=False)
-    if page:
-        console.print(f"page: {page}")
+    print_comparison(cmp, page)
 
 
 @app.command()
@@ -429,7 +424,7 @@ def export(
 
     settings, url = _existing(data_dir=data_dir, database_url=db_url, rubric=rubric)
     try:
-        engine = db.make_engine(url)
+        engine = db.make_engine(url, read_only=True)
         with db.session_scope(engine) as session:
             result = export_audit(session, label, fmt, out, rubric=load_rubric(settings.rubric), reviewed=not machine_only)
     except PolicyAuditError as exc:
@@ -454,7 +449,7 @@ def export_warc_cmd(
 
     settings, url = _existing(data_dir=data_dir, database_url=db_url)
     try:
-        engine = db.make_engine(url)
+        engine = db.make_engine(url, read_only=True)
         with db.session_scope(engine) as session:
             snapshots = queries.run_snapshots(session, label)
         n = export_warc(Archive(settings.archive_dir), snapshots, out, user_agent=settings.user_agent, info={"isPartOf": label})
@@ -477,10 +472,13 @@ def datasette_metadata_cmd(
 
     from pipeline.store import db
     from pipeline.report.exports import datasette_metadata
+    from pipeline.report.files import write_text_atomic
 
     settings, url = _existing(data_dir=data_dir, database_url=db_url)
-    engine = db.make_engine(url)
-    out.write_text(json.dumps(datasette_metadata(engine), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    try:
+        write_text_atomic(out, json.dumps(datasette_metadata(db.make_engine(url, read_only=True)), ensure_ascii=False, indent=2) + "\n")
+    except PolicyAuditError as exc:
+        _fail(exc)
     console.print(f"metadata: {out}")
 
 

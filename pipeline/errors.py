@@ -8,7 +8,8 @@ they never raise. Everything here is a mistake the user can fix, and says where.
      ├── InputFileError        a file the user wrote is wrong: names file, line, field
      │    ├── TargetsError     targets CSV/YAML
      │    └── RubricError      rubric YAML
-     ├── StoreError            the database cannot be used (locked, unreachable)
+     ├── StoreError            the database cannot be used (locked, unreachable, damaged, older schema)
+     ├── OutputError           a report or export file cannot be written (disk full, read-only folder)
      └── ModelError            a trained model is missing or cannot be loaded safely
 """
 
@@ -63,6 +64,10 @@ class RubricError(InputFileError):
 
 class StoreError(PolicyAuditError):
     """The database could not be used (after retries)."""
+
+
+class OutputError(PolicyAuditError):
+    """A report or export file could not be written; nothing partial was left under its name."""
 
 
 class ModelError(PolicyAuditError):

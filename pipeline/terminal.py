@@ -182,3 +182,40 @@ def print_service(report: Any, service: Any, reviews: Sequence[ReviewNote], mach
             ev = f"review by {r.reviewer or '—'}: {r.note}\n{ev}"
         table.add_row(escape(c.criterion_id), level, f"{c.points:.1f}/{c.weight:g}", escape(ev))
     console.print(table)
+
+
+def print_runs(runs: Sequence[Any]) -> None:
+    """``policyaudit runs``: one row per audit."""
+    table = Table("label", "status", "rubric", "services", "assessed", "no policy", "not assessed", "started", "wall s")
+    for r in runs:
+        table.add_row(
+            r.label, r.status, f"{r.rubric_id} {r.rubric_version}", str(r.n_targets), str(r.n_assessed),
+            str(r.n_no_policy), str(r.n_not_assessed), f"{r.started_at:%Y-%m-%d %H:%M}", f"{(r.timings or {}).get('wall', 0):.1f}",
+        )
+    console.print(table)
+
+
+def print_comparison(cmp: Any, page: Path | None) -> None:
+    """``policyaudit compare``: the rank/score/tier table, what moved, criteria changed per service, the page written."""
+    from pipeline.report.compare import REVIEWED_NOTE, format_comparison_table
+
+    rows = format_comparison_table(cmp)
+    keep = [i for i, h in enumerate(rows[0]) if h not in ("criteria gained", "criteria lost")]
+    table = Table(*[rows[0][i] for i in keep], "criteria")
+    for row in rows[1:]:
+        gained, lost = row[rows[0].index("criteria gained")], row[rows[0].index("criteria lost")]
+        table.add_row(*[row[i] for i in keep], f"+{gained.count('→')} −{lost.count('→')}")
+    console.print(
+        f"{cmp.a.label} (rubric {cmp.a.rubric_id} {cmp.a.rubric_version}) → {cmp.b.label} (rubric {cmp.b.rubric_id} {cmp.b.rubric_version})"
+        + (f" · {cmp.a.label} re-graded with {cmp.regrade_rubric[0]} {cmp.regrade_rubric[1]} ({cmp.regrade_method})" if cmp.regrade_rubric else ""),
+        highlight=False, markup=False,
+    )
+    console.print(table)
+    if any(s.reviewed_a or s.reviewed_b or (s.regrade_a and s.regrade_a.reviewed) for s in cmp.services):
+        console.print(REVIEWED_NOTE, highlight=False, markup=False)
+    console.print(f"rose {len(cmp.rose)} · fell {len(cmp.fell)} · policy appeared {len(cmp.appeared)} · disappeared {len(cmp.disappeared)} · texts changed {len(cmp.content_changed)}/{len(cmp.services)}", highlight=False)
+    for s in cmp.services:
+        if s.criteria:
+            console.print(f"{s.service_id}: " + ", ".join(f"{c.criterion_id} {c.level_a}→{c.level_b}" for c in s.criteria), highlight=False, markup=False)
+    if page:
+        console.print(f"page: {page}")

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import itertools
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from pipeline.records import (
     AuditReport,
 )
 from pipeline.report.compare import CompareError, Comparison, _graded, _num, _signed
+from pipeline.report.files import copy_atomic, make_dirs, write_text_atomic
 from pipeline.report.textdiff import diff_stats, text_diff
 from pipeline.store import queries
 
@@ -143,11 +143,11 @@ def render_comparison(comparison: Comparison, out_dir: Path, bump_svg: str | Non
     from pipeline.report.common import STATIC_DIR, jinja_env, safe_name
 
     out_dir = Path(out_dir)
-    (out_dir / "static").mkdir(parents=True, exist_ok=True)
-    (out_dir / "diffs").mkdir(exist_ok=True)
+    make_dirs(out_dir / "static")
+    make_dirs(out_dir / "diffs")
     for path in sorted(STATIC_DIR.iterdir()):
         if path.is_file():
-            shutil.copyfile(path, out_dir / "static" / path.name)
+            copy_atomic(path, out_dir / "static" / path.name)
     env = jinja_env()
     generated = _generated()
     diff_files: dict[str, str] = {}
@@ -158,19 +158,19 @@ def render_comparison(comparison: Comparison, out_dir: Path, bump_svg: str | Non
         rows = text_diff(s.text_a, s.text_b)
         name = f"diffs/{safe_name(s.service_id)}.html"
         removed, added = diff_stats(rows)
-        (out_dir / name).write_text(
+        write_text_atomic(
+            out_dir / name,
             diff_tpl.render(root="../", generated=generated, cmp=comparison, s=s, rows=rows, removed=removed, added=added),
-            encoding="utf-8",
         )
         diff_files[s.service_id] = name
     svg = Markup(bump_svg if bump_svg is not None else comparison_bump_chart(comparison))  # built escaped above
     page = out_dir / "compare.html"
-    page.write_text(
+    write_text_atomic(
+        page,
         env.get_template("compare.html.j2").render(
             root="", generated=generated, cmp=comparison, diff_files=diff_files, bump_svg=svg,
             num=_num, signed=_signed,
         ),
-        encoding="utf-8",
     )
     return page
 

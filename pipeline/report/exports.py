@@ -29,6 +29,7 @@ from sqlmodel import Session, SQLModel
 from pipeline.errors import PolicyAuditError
 from pipeline.records import AuditReport, GradeStatus, Rubric
 from pipeline.report.common import csv_cell
+from pipeline.report.files import write_text_atomic
 from pipeline.report.review import Review, ReviewError, reviewed_report
 from pipeline.report.site import render_markdown
 from pipeline.settings import PROJECT_URL, VERSION
@@ -181,25 +182,24 @@ def export_audit(
         raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
     report, reviews = load_reviewed(session, label, rubric, reviewed)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         rows = csv_rows(report, reviews)
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(CSV_COLUMNS)
         writer.writerows([csv_cell(v) for v in row] for row in rows)
-        out.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
+        write_text_atomic(out, buf.getvalue(), encoding="utf-8-sig")
         return ExportResult(out, fmt, len(report.services), len(rows))
     if fmt == "json":
         data = audit_json(report, reviews)
-        out.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(out, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
         return ExportResult(out, fmt, len(report.services), sum(len(s["criteria"]) for s in data["services"]))
     if rubric is None or (rubric.id, rubric.version) != (report.rubric_id, report.rubric_version):
         raise ExportError(
             f"the Markdown summary of {label!r} needs the rubric it was graded with "
             f"({report.rubric_id} {report.rubric_version}): pass --rubric"
         )
-    out.write_text(render_markdown(report, rubric), encoding="utf-8")
+    write_text_atomic(out, render_markdown(report, rubric))
     return ExportResult(out, fmt, len(report.services), len(report.services))
 
 

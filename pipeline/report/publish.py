@@ -10,10 +10,12 @@ different one is a :class:`~pipeline.errors.PolicyAuditError` saying which to pa
 
 from __future__ import annotations
 
+import errno
 import shutil
 from pathlib import Path
 
 from pipeline.errors import PolicyAuditError
+from pipeline.report.files import output_error
 from pipeline.settings import Settings
 
 LATEST = "latest"
@@ -26,7 +28,7 @@ def publish_report(settings: Settings, label: str, out: Path) -> Path:
     from pipeline.report.site import render_report
     from pipeline.store import db, queries
 
-    engine = db.make_engine(settings.db_url)
+    engine = db.make_engine(settings.db_url, read_only=True)  # a report never writes the database
     try:
         with db.session_scope(engine) as session:
             data = queries.load_report(session, label)
@@ -49,7 +51,14 @@ def publish_scheduled(settings: Settings, label: str, report_dir: Path) -> Path:
     index = publish_report(settings, label, report_dir / label)
     latest, fresh = report_dir / LATEST, report_dir / f".{LATEST}.new"
     shutil.rmtree(fresh, ignore_errors=True)
-    shutil.copytree(index.parent, fresh)
+    try:
+        shutil.copytree(index.parent, fresh)
+    except OSError as exc:  # shutil.Error too: it gathers the errors of each file
+        shutil.rmtree(fresh, ignore_errors=True)  # never half a copy; latest/ stays the previous run
+        if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+            why = str(exc.args[0][0][-1])
+            exc = OSError(errno.ENOSPC if "No space left" in why else errno.EIO, why)
+        raise output_error(exc, latest, "copy the report to") from None
     old = report_dir / f".{LATEST}.old"
     shutil.rmtree(old, ignore_errors=True)
     if latest.exists():

@@ -26,6 +26,9 @@ as ``.txt`` so a browser never renders them as HTML. CSV cells starting with ``=
 ``-``, ``@``, a tab or a carriage return get a leading ``'`` so spreadsheet programs do not
 evaluate them as formulas (OWASP "CSV injection"). CSV files are UTF-8 with a byte-order
 mark so spreadsheet programs read Chinese text correctly.
+
+Every file is written whole or not at all (:mod:`pipeline.report.files`): a full disk or a
+read-only folder stops the report with one OutputError naming the file and leaves no partial file.
 """
 
 from __future__ import annotations
@@ -33,8 +36,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,7 @@ from pipeline.report.common import (
     _version,
     csv_cell,
 )
+from pipeline.report.files import copy_atomic, make_dirs, write_bytes_atomic, write_text_atomic
 from pipeline.report.headline import headline
 from pipeline.report.views import _file_names, _index_view, _service_view, _sort_key
 
@@ -109,10 +111,10 @@ def render_report(
     names = _file_names(report)
     out_dir = Path(out_dir)
     for sub in ("services", "snapshots", "static"):
-        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+        make_dirs(out_dir / sub)
     for path in sorted(STATIC_DIR.iterdir()):
         if path.is_file():
-            shutil.copyfile(path, out_dir / "static" / path.name)
+            copy_atomic(path, out_dir / "static" / path.name)
 
     snapshots = _copy_snapshots(report, out_dir / "snapshots", archive_dir)
     env = _env()
@@ -120,7 +122,8 @@ def render_report(
     common = {"report": report, "rubric": rubric, "generated": _version(), "nav_links": tuple(nav_links)}
 
     index = out_dir / "index.html"
-    index.write_text(
+    write_text_atomic(
+        index,
         env.get_template("index.html.j2").render(
             root="",
             view=index_view,
@@ -129,7 +132,6 @@ def render_report(
             charts=_charts(report, rubric),
             **common,
         ),
-        encoding="utf-8",
     )
     service_tpl = env.get_template("service.html.j2")
     rows = {row.svc.target.id: row for row in index_view.ranked + index_view.not_assessed}
@@ -139,18 +141,16 @@ def render_report(
             {cid: r for (sid, cid), r in (overrides or {}).items() if sid == svc.target.id},
             machine_scores.get(svc.target.id),
         )
-        (out_dir / "services" / f"{names[svc.target.id]}.html").write_text(
-            service_tpl.render(root="../", page=page, **common), encoding="utf-8"
-        )
-    (out_dir / "methodology.html").write_text(
+        write_text_atomic(out_dir / "services" / f"{names[svc.target.id]}.html", service_tpl.render(root="../", page=page, **common))
+    write_text_atomic(
+        out_dir / "methodology.html",
         env.get_template("methodology.html.j2").render(
             root="", agreement=_agreement(rubric), rubric_sha256=rubric_fingerprint(rubric), **common
         ),
-        encoding="utf-8",
     )
     _write_csv(out_dir / "scores.csv", SCORES_COLUMNS, _score_rows(report))
     _write_csv(out_dir / "criteria.csv", CRITERIA_COLUMNS, _criteria_rows(report))
-    (out_dir / "summary.md").write_text(render_markdown(report, rubric), encoding="utf-8")
+    write_text_atomic(out_dir / "summary.md", render_markdown(report, rubric))
     return index
 
 
@@ -199,9 +199,7 @@ def _copy_snapshots(
             data = source.read_bytes()
             if hashlib.sha256(data).hexdigest() != sha:
                 continue  # corrupt archive entry: do not publish it under this name
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)  # never a partial file under the sha256 name
+            write_bytes_atomic(target, data)  # never a partial file under the sha256 name
         copied[svc.target.id] = f"snapshots/{sha}.txt"
     return copied
 
@@ -241,4 +239,4 @@ def _write_csv(path: Path, header: tuple[str, ...], rows: list[list[object]]) ->
     writer = csv.writer(buf)
     writer.writerow(header)
     writer.writerows([csv_cell(v) for v in row] for row in rows)
-    path.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
+    write_text_atomic(path, buf.getvalue(), encoding="utf-8-sig")
