@@ -1064,12 +1064,14 @@ USER_AGREEMENT = (
 )
 
 
-def test_policy_url_pointing_at_a_bare_user_agreement_is_not_a_policy(site: Site, tmp_path: Path, archive: Archive) -> None:
+def test_policy_url_pointing_at_a_bare_user_agreement_is_no_standalone_policy(site: Site, tmp_path: Path, archive: Archive) -> None:
+    """The study counted a service without a privacy policy as scoring 0; a link that leads only to a
+    user agreement (no privacy rules, no link onward) is that case, not a failure to assess."""
     with site.serve({"/agreement": html(USER_AGREEMENT.format(links=""))}) as base:
         result = get_target(Target(id="ua", name="UA", kind="app", policy_url=base + "/agreement"),
                             settings_for(tmp_path), archive)
-    assert result.outcome is FetchOutcome.NOT_A_POLICY
-    assert "user agreement" in (result.error or "")
+    assert result.outcome is FetchOutcome.NO_POLICY_FOUND
+    assert "user agreement" in (result.error or "") and "no standalone privacy policy" in (result.error or "")
     assert result.sha256  # what the page said is archived
 
 

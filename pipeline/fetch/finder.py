@@ -200,9 +200,15 @@ class _Finder:
             found = await self.search(page, (), max_depth=1)
             if found.outcome is FetchOutcome.OK:
                 return found
+            if found.outcome is FetchOutcome.NO_POLICY_FOUND:  # searched its links completely: no policy anywhere
+                return replace(
+                    page, outcome=FetchOutcome.NO_POLICY_FOUND,
+                    error=f"{url} is a user agreement without privacy rules, and links to no privacy policy: "
+                    "no standalone privacy policy",
+                )
             return replace(
                 page, outcome=FetchOutcome.NOT_A_POLICY,
-                error=f"{url} is a user agreement without privacy rules, and links to no privacy policy",
+                error=f"{url} is a user agreement without privacy rules; following its links failed: {found.error}",
             )
         return page
 
