@@ -162,7 +162,8 @@ CASES: dict[str, Case] = {
     # not something we grade
     "german-policy": Case(Route(b.sections_html(b.DE_SECTIONS, "Tannenweg", "de").encode()), GradeStatus.NOT_ASSESSED, FetchOutcome.OK, "unsupported language"),
     "japanese-policy": Case(Route(b.sections_html(b.JA_SECTIONS, "さくら手帳", "ja").encode()), GradeStatus.NOT_ASSESSED, FetchOutcome.OK, "unsupported language"),
-    "user-agreement-only": Case(Route(b.sections_html(b.AGREEMENT_SECTIONS, "Ruleset").encode()), GradeStatus.NOT_ASSESSED, FetchOutcome.NOT_A_POLICY, "user agreement"),
+    # a link to a bare user agreement with nothing to follow: no standalone policy, scored 0 like the study's
+    "user-agreement-only": Case(Route(b.sections_html(b.AGREEMENT_SECTIONS, "Ruleset").encode()), GradeStatus.NO_POLICY, FetchOutcome.NO_POLICY_FOUND, "user agreement"),
     # the same policy for two services
     "twin-a": Case(Route(b.english_policy("Twin Apps").encode()), GradeStatus.ASSESSED, FetchOutcome.OK, language="en"),
     "twin-b": Case(Route(b.english_policy("Twin Apps").encode()), GradeStatus.ASSESSED, FetchOutcome.OK, language="en"),
@@ -237,6 +238,10 @@ def test_hostile_body_gets_its_recorded_outcome(audited: Audited, sid: str) -> N
         assert quotes, "a graded policy quotes its evidence"
         for e in quotes:
             assert got.text[e.start : e.end] == e.quote
+    elif case.status is GradeStatus.NO_POLICY:
+        # no standalone policy: scored 0 in the lowest tier and ranked, with the reason
+        assert got.score == 0 and got.tier == "low" and got.rank is not None
+        assert case.reason in got.reason, got.reason
     else:
         # never a zero in the ranking: no score, no tier, no rank, and a reason a reader can act on
         assert got.score is None and got.tier is None and got.rank is None
