@@ -17,6 +17,7 @@ so does any text that is not safe. ``tests/test_casefold.py`` checks the equival
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 try:  # CPython 3.11+: characters whose case variants lower() does not unify
     from re._casefix import _EXTRA_CASES  # type: ignore[import-not-found]
@@ -118,14 +119,20 @@ class CasePattern:
 
     __slots__ = ("source", "ci", "lower")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, flags: int = 0) -> None:
         self.source = source
-        self.ci = re.compile(source, re.IGNORECASE)
+        self.ci = re.compile(source, re.IGNORECASE | flags)
         low = lowered_source(source)
-        self.lower = re.compile(low) if low is not None else None
+        self.lower = re.compile(low, flags) if low is not None else None
 
     def search(self, text: str, lowered: str | None = None) -> re.Match[str] | None:
         """``re.search(source, text, re.IGNORECASE)``; faster when ``lowered = lowered_text(text)`` is given."""
         if lowered is not None and self.lower is not None:
             return self.lower.search(lowered)
         return self.ci.search(text)
+
+    def finditer(self, text: str, lowered: str | None = None) -> Iterator[re.Match[str]]:
+        """``re.finditer(source, text, re.IGNORECASE)``, the same offsets; faster on ``lowered``."""
+        if lowered is not None and self.lower is not None:
+            return self.lower.finditer(lowered)
+        return self.ci.finditer(text)

@@ -36,46 +36,31 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pipeline.grade.casefold import lowered_source, lowered_text
+from pipeline.grade.casefold import CasePattern, lowered_text
 from pipeline.grade.checks import CREDIT, MAX_QUOTE, GradingContext, register
-from pipeline.grade.passages import PassageView, passage_view
+from pipeline.grade.passages import passage_view
 from pipeline.records import Criterion, CriterionResult, Evidence, Level
 
 MAX_PASSAGES_QUOTED = 3
 _RULE = re.compile(r"[a-z_]+(?:\*\d+)?(?:\+[a-z_]+(?:\*\d+)?)*(?:@\d+)?")
 
 
-@dataclass(frozen=True, eq=False)
-class Pattern:
-    """A union of rubric patterns: case-insensitive, plus its exact lower-cased case-sensitive twin
-    (``pipeline.grade.casefold``) that runs 2-3x faster on text whose lower-casing is exact."""
-
-    ci: re.Pattern[str]
-    cs: re.Pattern[str] | None
-
-    def finditer(self, text: str, lowered: str | None) -> Iterator[re.Match[str]]:
-        if self.cs is not None and lowered is not None:
-            return self.cs.finditer(lowered)  # same offsets: lower() kept the length
-        return self.ci.finditer(text)
-
-
 _FLAGS = re.MULTILINE  # ^ and $ anchor a line of a segment
 
 
 @lru_cache(maxsize=8192)
-def _compile(patterns: tuple[str, ...]) -> Pattern | None:
+def _compile(patterns: tuple[str, ...]) -> CasePattern | None:
+    """One case-insensitive union of rubric patterns, with its exact lower-cased twin (casefold)."""
     if not patterns:
         return None
-    source = "|".join(f"(?:{p})" for p in patterns)
-    low = lowered_source(source)
-    return Pattern(re.compile(source, re.IGNORECASE | _FLAGS), re.compile(low, _FLAGS) if low is not None else None)
+    return CasePattern("|".join(f"(?:{p})" for p in patterns), _FLAGS)
 
 
-def _lang_regex(spec: Mapping[str, Sequence[str]] | None, lang: str) -> Pattern | None:
+def _lang_regex(spec: Mapping[str, Sequence[str]] | None, lang: str) -> CasePattern | None:
     return _compile(tuple((spec or {}).get(lang) or ()))
 
 
@@ -146,10 +131,10 @@ class PolicyIndex:
         for r in self.view.reading:
             self.starts.append(pos)
             pos += len(r) + len(_JOIN)
-        self._hits: dict[Pattern, dict[int, list[tuple[int, int]]]] = {}
-        self._first: dict[tuple[Pattern, int], tuple[int, int] | None] = {}
+        self._hits: dict[CasePattern, dict[int, list[tuple[int, int]]]] = {}
+        self._first: dict[tuple[CasePattern, int], tuple[int, int] | None] = {}
 
-    def first(self, rx: Pattern, i: int) -> tuple[int, int] | None:
+    def first(self, rx: CasePattern, i: int) -> tuple[int, int] | None:
         """The first match of ``rx`` in segment ``i`` (relative offsets), searched in that segment alone."""
         full = self._hits.get(rx)
         if full is not None:
@@ -158,15 +143,15 @@ class PolicyIndex:
         key = (rx, i)
         if key not in self._first:
             reading = self.view.reading[i]
-            if rx.cs is not None and self.lowered is not None:
-                m = rx.cs.search(self.lowered, self.starts[i], self.starts[i] + len(reading))
+            if rx.lower is not None and self.lowered is not None:
+                m = rx.lower.search(self.lowered, self.starts[i], self.starts[i] + len(reading))
                 self._first[key] = (m.start() - self.starts[i], m.end() - self.starts[i]) if m else None
             else:
                 m = rx.ci.search(reading)
                 self._first[key] = (m.start(), m.end()) if m else None
         return self._first[key]
 
-    def hits(self, rx: Pattern) -> dict[int, list[tuple[int, int]]]:
+    def hits(self, rx: CasePattern) -> dict[int, list[tuple[int, int]]]:
         """segment position -> [(start, end)] of ``rx``'s matches, relative to the segment."""
         out = self._hits.get(rx)
         if out is None:
@@ -193,10 +178,6 @@ def index_of(ctx: GradingContext) -> PolicyIndex:
         _INDEX_CACHE.clear()
     _INDEX_CACHE[key] = (ctx, index)
     return index
-
-
-def view_of(ctx: GradingContext) -> PassageView:
-    return index_of(ctx).view
 
 
 #: when a topic's passages cover less than this share of the segments, their segments are searched

@@ -49,15 +49,11 @@ def reading_text(text: str) -> str:
     return _EMPHASIS.sub(lambda mm: " " * len(mm.group(0)), out)
 
 
-def _norm(text: str) -> str:
-    return _NORM.sub("", reading_text(text)).lower()
-
-
-def is_bare_heading(seg: Segment) -> bool:
-    """A heading, or a short line without a sentence in it."""
-    if seg.kind == "heading":
+def _bare(kind: str, reading: str) -> bool:
+    """A heading, or a short line without a sentence in it (``reading``: the segment's reading text)."""
+    if kind == "heading":
         return True
-    body = reading_text(seg.text).strip()
+    body = reading.strip()
     if len(body) > HEADING_MAX_CHARS:
         return False
     return not (_SENTENCE_END.search(body) or _LABELLED_VALUE.search(body))
@@ -76,23 +72,20 @@ def passage_view(segments: Sequence[Segment]) -> PassageView:
     """Mark tables of contents and bare headings; compute the reading texts."""
     n = len(segments)
     reading = tuple(reading_text(s.text) for s in segments)
-    headings_after: dict[str, int] = {}
-    for i, s in enumerate(segments):
-        if s.kind == "heading" or is_bare_heading(s):
-            key = _norm(s.text)
-            if key:
-                headings_after[key] = i  # last occurrence
-    why: list[str | None] = [None] * n
+    keys = [_NORM.sub("", r).lower() for r in reading]
+    bare = [_bare(s.kind, r) for s, r in zip(segments, reading, strict=True)]
+    last_heading: dict[str, int] = {k: i for i, k in enumerate(keys) if k and bare[i]}  # last occurrence
     # a table of contents: consecutive short lines, each coming back later as a section heading
     candidates = {
         i
         for i, s in enumerate(segments)
-        if s.kind != "heading" and (key := _norm(s.text)) and len(key) <= 60 and headings_after.get(key, -1) > i
+        if s.kind != "heading" and keys[i] and len(keys[i]) <= 60 and last_heading.get(keys[i], -1) > i
     }
-    for i, s in enumerate(segments):
+    why: list[str | None] = [None] * n
+    for i in range(n):
         if i in candidates and (i - 1 in candidates or i + 1 in candidates):
             why[i] = "table of contents"
-        elif is_bare_heading(s):
+        elif bare[i]:
             why[i] = "heading"
     return PassageView(
         usable=tuple(w is None for w in why),

@@ -22,23 +22,26 @@ held-out policies' machine levels.
 from __future__ import annotations
 
 import csv
-import html
+import json
 import random
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import nnls
 from scipy.stats import spearmanr
 from sklearn.metrics import cohen_kappa_score
 
-from pipeline.records import Grade, Rubric, Tier
-
-if TYPE_CHECKING:
-    from pipeline.grade.classify import Classifiers
+from pipeline.grade.classify import Classifiers, label_probabilities, load_classifiers
+from pipeline.grade.grader import grade_policy
+from pipeline.grade.rubric import load_rubric
+from pipeline.read.reader import read_policy, segment_policies
+from pipeline.records import FetchOutcome, FetchResult, Grade, Rubric
+from pipeline.serve.corpus import corpus_site
+from pipeline.settings import Settings
+from pipeline.train.opp_truth import CRITERIA_DERIVED, load_opp_truth, opp_dir
 
 DEV_DIR = "ca4p-transparency-dev"
 #: rubric criterion id -> the dev set's criterion id
@@ -113,12 +116,6 @@ def load_dev_set(shared_data: Path) -> list[DevPolicy]:
         DevPolicy(pid, raw / f"{pid}.html", levels[pid], overall[pid][0], overall[pid][1], doctypes.get(pid, "privacy_policy"))
         for pid in sorted(levels)
     ]
-
-
-def reader_text(path: Path) -> str:
-    """The text the dev set's offsets index: the file's ``<pre>`` blocks, unescaped, joined by newlines."""
-    body = path.read_text(encoding="utf-8")
-    return "\n".join(html.unescape(p) for p in re.findall(r"<pre[^>]*>(.*?)</pre>", body, re.S))
 
 
 # ---------------------------------------------------------------- agreement
@@ -331,13 +328,6 @@ def _cross_validate(dev: Sequence[DevPolicy], rubric: Rubric, machine: Mapping[s
     }
 
 
-def with_weights(rubric: Rubric, weights: Mapping[str, float], thresholds: Mapping[str, float]) -> Rubric:
-    """``rubric`` with other weights and tier thresholds (to try a fit before writing it to the file)."""
-    crit = tuple(replace(c, weight=weights.get(c.id, c.weight)) for c in rubric.criteria)
-    tiers = tuple(Tier(id=t.id, name=t.name, min_score=thresholds.get(t.id, t.min_score)) for t in rubric.tiers)
-    return replace(rubric, criteria=crit, tiers=tiers)
-
-
 def format_grade_metrics(m: Mapping) -> str:
     """The evaluation as text tables."""
     lines = [f"Grades against careful reading: {m['dataset']} ({m['criteria_in_sample']['policies']} policies), rubric {m['rubric']}", ""]
@@ -368,15 +358,8 @@ def format_grade_metrics(m: Mapping) -> str:
 # ---------------------------------------------------------------- running it on the real data
 
 
-def grade_body(body: bytes, rubric: Rubric, classifiers: "Classifiers", content_type: str = "text/html; charset=utf-8") -> Grade:
+def grade_body(body: bytes, rubric: Rubric, classifiers: Classifiers, content_type: str = "text/html; charset=utf-8") -> Grade:
     """Read, segment, classify and grade one document exactly as an audit does."""
-    from datetime import UTC, datetime
-
-    from pipeline.grade.classify import label_probabilities
-    from pipeline.grade.grader import grade_policy
-    from pipeline.read.reader import read_policy, segment_policies
-    from pipeline.records import FetchOutcome, FetchResult
-
     fetch = FetchResult("file:", FetchOutcome.OK, datetime.now(UTC), content_type=content_type, body=body, size=len(body))
     policy = read_policy(fetch)
     segments, _err = segment_policies([policy])[0]
@@ -384,12 +367,9 @@ def grade_body(body: bytes, rubric: Rubric, classifiers: "Classifiers", content_
     return grade_policy(policy, segments, rubric, classifiers, labels)
 
 
-def evaluate_english(shared_data: Path, rubric: Rubric, classifiers: "Classifiers") -> dict:
+def evaluate_english(shared_data: Path, rubric: Rubric, classifiers: Classifiers) -> dict:
     """The same criteria on the 115 OPP-115 policies, against truth derived from the annotators'
     practice attributes (:mod:`pipeline.train.opp_truth`; criteria it cannot decide are left out)."""
-    from pipeline.serve.corpus import corpus_site
-    from pipeline.train.opp_truth import CRITERIA_DERIVED, load_opp_truth, opp_dir
-
     truth = load_opp_truth(shared_data)
     routes, _rows = corpus_site("opp115", opp_dir(shared_data) / "sanitized_policies")
     pred: dict[str, dict[str, str]] = {}
@@ -407,20 +387,11 @@ def evaluate_english(shared_data: Path, rubric: Rubric, classifiers: "Classifier
 
 
 def run_grade_evaluation(shared_data: Path, rubric_path: Path, models_dir: Path, out: Path | None = None) -> dict:
-    """Evaluate ``rubric_path`` on the Chinese dev set and the English OPP-115 truth; write the JSON."""
-    import json
-
-    from pipeline.grade.classify import Classifiers, load_classifier
-    from pipeline.grade.rubric import load_rubric
-
+    """Evaluate ``rubric_path`` on the Chinese dev set and the English OPP-115 truth; write the JSON
+    to ``out`` (default ``models_dir/grades_metrics.json``, which also publishes the summary beside the
+    rubric for the methodology page)."""
     rubric = load_rubric(rubric_path)
-    by_lang = {}
-    for lang in ("zh", "en"):
-        try:
-            by_lang[lang] = load_classifier(lang, models_dir=models_dir)
-        except Exception:  # noqa: BLE001 - rules only when a model is missing (recorded below)
-            pass
-    classifiers = Classifiers(by_lang)
+    classifiers = load_classifiers(Settings(models_dir=models_dir, use_classifier=True))  # rules only without models
 
     def grade_file(path: Path) -> tuple[Grade, str | None]:
         g = grade_body(path.read_bytes(), rubric, classifiers)
@@ -438,10 +409,6 @@ def run_grade_evaluation(shared_data: Path, rubric_path: Path, models_dir: Path,
 
 
 def _write_json(dest: Path, data: Mapping) -> None:
-    import json
-
-    if str(dest) == "/dev/null":
-        return
     tmp = dest.with_name(dest.name + ".tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(dest)
