@@ -183,6 +183,9 @@ def test_grades_agree_with_careful_readers_above_the_floors(tmp_path: Path) -> N
     assert m["cross_validated"]["tiers"]["exact"] >= floors["zh_cv_tier_exact"]
     assert m["doctype"]["correct"] >= floors["doctype_correct"]
     assert m["english"]["pooled_kappa"] >= floors["en_pooled_kappa"]
+    held_out = m["ca4p_spans"]["machine_vs_spans_held_out"]["criteria"]  # 443 policies the rules never saw
+    assert held_out["purpose"]["kappa"] >= floors["ca4p_spans_purpose_held_out"]
+    assert held_out["collected"]["kappa"] >= floors["ca4p_spans_collected_held_out"]
 
 
 AGREEMENT = (
@@ -247,6 +250,10 @@ def test_document_type_is_stored_and_flagged_in_the_ranking(tmp_path: Path) -> N
     agreement = methodology.css_first("#agreement")  # the measured agreement published with the rubric
     published = json.loads((REPO / "rubrics" / "transparency.v2.agreement.json").read_text(encoding="utf-8"))
     assert agreement is not None and str(published["pooled_kappa"]) in agreement.text()
+    assert "in sample" in agreement.text()  # the dev figure is not passed off as a held-out one
+    held = published["held_out_spans"]
+    assert f"held out: {held['policies']} other CA4P policies" in agreement.text()
+    assert f"purpose {held['criteria_kappa']['purpose']}" in agreement.text()
 
 
 def test_agreement_with_a_privacy_section_is_graded_on_that_section() -> None:

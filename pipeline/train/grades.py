@@ -13,7 +13,8 @@ type) is graded exactly as an audit grades it (read, segment, classify, grade), 
   tier exact and within-one agreement; document-type accuracy.
 
 The criterion rules were written with the dev set in view (that figure is in-sample: the
-maintainers' held-out set is the honest test). What is *fitted* here, the criterion weights and
+maintainers' held-out set is the honest test; :mod:`pipeline.train.span_truth` gives a check on the
+443 other CA4P policies against levels derived from CA4P's own span annotations). What is *fitted* here, the criterion weights and
 the tier thresholds (:func:`fit_weights`, :func:`fit_tiers`), is also reported cross-validated
 by policy: folds of whole policies, fitted on the others' reader judgements and applied to the
 held-out policies' machine levels.
@@ -32,7 +33,6 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 from scipy.stats import spearmanr
-from sklearn.metrics import cohen_kappa_score
 
 from pipeline.grade.classify import Classifiers, label_probabilities, load_classifiers
 from pipeline.grade.grader import grade_policy
@@ -41,7 +41,9 @@ from pipeline.read.reader import read_policy, segment_policies
 from pipeline.records import FetchOutcome, FetchResult, Grade, Rubric
 from pipeline.serve.corpus import corpus_site
 from pipeline.settings import Settings
+from pipeline.train.agreement import ORDINAL, agreement
 from pipeline.train.opp_truth import CRITERIA_DERIVED, load_opp_truth, opp_dir
+from pipeline.train.span_truth import evaluate_spans, format_span_check
 
 DEV_DIR = "ca4p-transparency-dev"
 #: rubric criterion id -> the dev set's criterion id
@@ -66,7 +68,6 @@ DEV_CRITERIA: Mapping[str, str] = {
     "cookies_tracking": "cookies",
     "third_party_sdks": "sdk",
 }
-ORDINAL: Mapping[str, int] = {"none": 0, "partial": 1, "full": 2}
 CREDIT: Mapping[str, float] = {"none": 0.0, "partial": 0.5, "full": 1.0}
 #: the readers' tier names -> rubric tier ids, best first
 TIER_IDS: Mapping[str, str] = {"高": "high", "较高": "relatively_high", "中": "medium", "较低": "relatively_low", "低": "low"}
@@ -78,7 +79,6 @@ DOCTYPES: Mapping[str, str] = {
     "agreement_with_privacy_policy": "agreement_with_privacy_section",
 }
 FOLDS = 5
-BOOTSTRAP = 1000
 #: pulls fitted weights towards equal weights (points per unit of squared deviation)
 WEIGHT_PRIOR = 0.1
 
@@ -119,50 +119,6 @@ def load_dev_set(shared_data: Path) -> list[DevPolicy]:
 
 
 # ---------------------------------------------------------------- agreement
-
-
-def qwk(truth: Sequence[int], pred: Sequence[int]) -> float:
-    """Quadratic-weighted kappa on the three levels (1.0 when both raters are constant and equal)."""
-    if len(set(truth) | set(pred)) == 1:
-        return 1.0
-    return float(cohen_kappa_score(truth, pred, weights="quadratic", labels=[0, 1, 2]))
-
-
-def agreement(truth: Mapping[str, Mapping[str, str]], pred: Mapping[str, Mapping[str, str]], seed: int = 0) -> dict:
-    """Per-criterion and pooled agreement of ``pred`` with ``truth`` (policy -> criterion -> level)."""
-    policies = sorted(truth)
-    criteria = sorted({c for p in policies for c in truth[p]})
-    per: dict[str, dict] = {}
-    pooled_t: list[int] = []
-    pooled_p: list[int] = []
-    for c in criteria:
-        t = [ORDINAL[truth[p][c]] for p in policies if c in truth[p]]
-        q = [ORDINAL[pred[p].get(c, "none")] for p in policies if c in truth[p]]
-        pooled_t += t
-        pooled_p += q
-        per[c] = {
-            "n": len(t),
-            "exact": round(float(np.mean(np.array(t) == np.array(q))), 3),
-            "kappa": round(qwk(t, q), 3),
-            "truth_fpn": [t.count(2), t.count(1), t.count(0)],
-            "pred_fpn": [q.count(2), q.count(1), q.count(0)],
-        }
-    rng = random.Random(seed)
-    draws = []
-    for _ in range(BOOTSTRAP):
-        sample = [rng.choice(policies) for _ in policies]
-        bt = [ORDINAL[truth[p][c]] for p in sample for c in truth[p]]
-        bp = [ORDINAL[pred[p].get(c, "none")] for p in sample for c in truth[p]]
-        draws.append(qwk(bt, bp))
-    lo, hi = np.percentile(draws, [2.5, 97.5])
-    return {
-        "criteria": per,
-        "pooled_kappa": round(qwk(pooled_t, pooled_p), 3),
-        "pooled_kappa_ci95": [round(float(lo), 3), round(float(hi), 3)],
-        "pooled_exact": round(float(np.mean(np.array(pooled_t) == np.array(pooled_p))), 3),
-        "judgements": len(pooled_t),
-        "policies": len(policies),
-    }
 
 
 # ---------------------------------------------------------------- weights and tiers
@@ -352,10 +308,17 @@ def format_grade_metrics(m: Mapping) -> str:
         for c, r in e["criteria"].items():
             lines.append(f"{c:16s} {r['exact']:6.2f} {r['kappa']:6.2f}  {'/'.join(map(str, r['truth_fpn'])):12s} {'/'.join(map(str, r['pred_fpn']))}")
         lines.append(f"{'POOLED':16s} {e['pooled_exact']:6.2f} {e['pooled_kappa']:6.2f}  95% CI {e['pooled_kappa_ci95']}; {e['judgements']} judgements")
+    if "ca4p_spans" in m:
+        lines += format_span_check(m["ca4p_spans"])
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- running it on the real data
+
+
+def dev_levels(g: Grade) -> dict[str, str]:
+    """A grade's levels keyed by the dev set's criterion ids."""
+    return {DEV_CRITERIA[c.criterion_id]: c.level.value for c in g.criteria if c.criterion_id in DEV_CRITERIA}
 
 
 def grade_body(body: bytes, rubric: Rubric, classifiers: Classifiers, content_type: str = "text/html; charset=utf-8") -> Grade:
@@ -387,7 +350,8 @@ def evaluate_english(shared_data: Path, rubric: Rubric, classifiers: Classifiers
 
 
 def run_grade_evaluation(shared_data: Path, rubric_path: Path, models_dir: Path, out: Path | None = None) -> dict:
-    """Evaluate ``rubric_path`` on the Chinese dev set and the English OPP-115 truth; write the JSON
+    """Evaluate ``rubric_path`` on the Chinese dev set, the English OPP-115 truth and the CA4P span
+    levels of the policies outside the dev set; write the JSON
     to ``out`` (default ``models_dir/grades_metrics.json``, which also publishes the summary beside the
     rubric for the methodology page)."""
     rubric = load_rubric(rubric_path)
@@ -401,6 +365,8 @@ def run_grade_evaluation(shared_data: Path, rubric_path: Path, models_dir: Path,
     metrics["model_version"] = classifiers.version
     metrics["rubric_file"] = rubric_path.name
     metrics["english"] = evaluate_english(shared_data, rubric, classifiers)
+    readers = {p.policy_id: dict(p.levels) for p in load_dev_set(shared_data)}
+    metrics["ca4p_spans"] = evaluate_spans(shared_data, readers, lambda path: dev_levels(grade_file(path)[0]))
     dest = out or models_dir / "grades_metrics.json"
     _write_json(dest, metrics)
     if out is None:  # the published summary travels with the rubric file (the methodology page shows it)
@@ -437,5 +403,11 @@ def agreement_summary(m: Mapping) -> dict:
         "doctype_correct": m["doctype"]["correct"],
         "english_pooled_kappa": m["english"]["pooled_kappa"] if "english" in m else None,
         "english_policies": m["english"]["policies"] if "english" in m else None,
+        "held_out_spans": _held_out_summary(m["ca4p_spans"]) if "ca4p_spans" in m else None,
         "command": "policyaudit evaluate --grades --data ../shared/data --rubric rubrics/" + m.get("rubric_file", ""),
     }
+
+
+def _held_out_summary(s: Mapping) -> dict:
+    m = s["machine_vs_spans_held_out"]
+    return {"policies": m["policies"], "criteria_kappa": {c: r["kappa"] for c, r in m["criteria"].items() if c != "sharing"}}
