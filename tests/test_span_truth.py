@@ -54,6 +54,9 @@ def test_collected_counts_distinct_items() -> None:
     spans = [span(text, f"项目{i}", "e_21") for i in range(9)]
     assert span_levels(text, spans)["collected"] == "full"
     assert span_levels(text, spans[:7] + spans[:7])["collected"] == "partial"  # repeats are one item
+    listed = "我们收集" + "、".join(f"项目{i}" for i in range(8)) + "。"
+    whole_list = [{"classId": "e_21", "start": 4, "end": len(listed) - 1, "text": listed[4:-1]}]
+    assert span_levels(listed, whole_list)["collected"] == "full"  # one span listing eight items
 
 
 def test_offsets_refer_to_the_unescaped_pre_text() -> None:

@@ -7,8 +7,9 @@ a level the way ``ca4p-transparency-dev/definitions.md`` does, fixed before any 
 
 * purpose: full when at least :data:`PURPOSE_FULL_SENTENCES` sentences carry both a data span and a
   purpose span (purposes tied to items); partial when any purpose span exists; else none.
-* collected: full when at least :data:`COLLECTED_FULL_ITEMS` distinct data spans are marked (items
-  listed one by one, as the v2 rule ``item*8``); partial when any is; else none.
+* collected: full when at least :data:`COLLECTED_FULL_ITEMS` distinct items are marked as data (items
+  listed one by one, as the v2 rule ``item*8``); partial when any is; else none. CA4P often marks a
+  whole list ("姓名、昵称、性别") as one data span, so a span counts as the items it lists.
 
 How good a yardstick this is, is measured on the 40 dev policies (span levels against the careful
 readers); the machine is then compared with the span levels on the 443 policies that are not in
@@ -33,6 +34,7 @@ COLLECTED_FULL_ITEMS = 8
 CRITERIA = ("purpose", "collected", "sharing")
 _PRE = re.compile(r"<pre[^>]*>(.*?)</pre>", re.S)
 _SENTENCE = re.compile(r"[^。！？；;\n]+[。！？；;]?")
+_LIST = re.compile(r"[、，,/]|和|及|与|或")  # one data span often holds a whole list of items
 
 
 def policy_text(raw_html: str) -> str:
@@ -51,7 +53,7 @@ def span_levels(text: str, spans: list[Mapping]) -> dict[str, str]:
         tied += {"e_21", "e_27"} <= kinds
         shared_fully |= {"e_21", "e_23", "e_26", "e_27"} <= kinds
     has_purpose = any(k == "e_27" for *_, k in marked)
-    items = {text[s:e].strip() for s, e, k in marked if k == "e_21"} - {""}
+    items = {item.strip() for s, e, k in marked if k == "e_21" for item in _LIST.split(text[s:e])} - {""}
     return {
         "purpose": "full" if tied >= PURPOSE_FULL_SENTENCES else "partial" if has_purpose else "none",
         "collected": "full" if len(items) >= COLLECTED_FULL_ITEMS else "partial" if items else "none",
@@ -96,7 +98,7 @@ def evaluate_spans(
     return {
         "dataset": "ca4p-483 span annotations (other annotators), policies outside the dev set",
         "rules": {"purpose": f"full: >= {PURPOSE_FULL_SENTENCES} sentences with data + purpose spans; partial: any purpose span",
-                  "collected": f"full: >= {COLLECTED_FULL_ITEMS} distinct data spans; partial: any data span",
+                  "collected": f"full: >= {COLLECTED_FULL_ITEMS} distinct items in data spans (a span listing items counts each); partial: any data span",
                   "sharing": "full: a sentence with share + receiver + data + purpose spans; partial: any share span"},
         "yardstick_vs_readers_on_dev": yardstick,
         "machine_vs_spans_on_dev": machine_dev,  # beside held out: a drop there shows rules fitted to the dev set
