@@ -582,7 +582,10 @@ def test_fetcher_keeps_the_per_host_limits_across_overlapping_batches(
     assert [r.requested_url for r in results] == [t.policy_url for t in targets]
     assert counter.most == 2  # not 2 per batch
     starts = sorted(counter.starts)
-    assert all(b - a >= 0.05 * 0.8 for a, b in zip(starts, starts[1:]))  # the delay holds between batches too
+    # the delay holds between batches too; arrivals are seen at the server, where a loaded machine can
+    # delay one request in transit and bunch it with the next, so each gap gets slack and the sum none
+    assert all(b - a >= 0.05 * 0.5 for a, b in zip(starts, starts[1:]))
+    assert starts[-1] - starts[0] >= 7 * 0.05 * 0.9
 
 
 def test_fetcher_reads_robots_txt_once_for_all_batches(site: Site, tmp_path: Path, archive: Archive) -> None:
