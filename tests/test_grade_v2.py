@@ -52,6 +52,24 @@ def test_contact_needs_channel_and_response_commitment_for_full() -> None:
     assert "channel" in note and "response" in note  # the components behind the level are recorded
 
 
+def test_an_address_line_after_a_lead_in_does_not_end_the_passage() -> None:
+    p = zh("六、如何联系我们\n如您对本政策有任何疑问，可以联系我们，或将书面问题寄到如下地址：\n浙江省杭州市星河路88号星河大厦\n我们将在十五个工作日内回复您。\n七、其他\n本政策自发布之日起生效。")
+    view = passage_view(segment(p))
+    address = next(i for i, s in enumerate(segment(p)) if s.text.startswith("浙江省"))
+    assert view.why_skipped[address] is None  # the value the lead-in announces, not a heading
+    assert level(p, "contact_channel")[0] is Level.FULL
+
+
+def test_contact_response_may_sit_in_another_part_of_the_contact_section() -> None:
+    p = zh(
+        "八、联系我们\n8.1 联系方式\n如您对本政策有任何疑问或投诉，可以拨打客服电话 400-820-1234 与我们联系。\n"
+        "8.2 特别提示\n如您就个人信息问题联系我们，我们将在验证您的身份后十五个工作日内答复您的请求。"
+    )
+    lv, note = level(p, "contact_channel")
+    assert lv is Level.FULL
+    assert "400-820-1234" in note and "十五个工作日内" in note
+
+
 def test_section_number_is_no_retention_period() -> None:
     p = zh("3.1 日志信息\n我们会保存您的日志信息，保存期限为实现目的所必需的最短时间。")
     lv, _ = level(p, "retention_period")

@@ -6,7 +6,8 @@ the policy's segments once and marks those no v2 criterion may quote as evidence
 * **tables of contents**: runs of list items or short lines whose text each comes back later
   as a section heading ("我们如何收集和使用您的个人信息", "How we share");
 * **bare headings**: segments the reader extracted as headings, and short numbered lines with
-  no sentence in them ("3.1 日志信息", "（二）Children");
+  no sentence in them ("3.1 日志信息", "（二）Children"); a short unnumbered line right after a line
+  ending in a colon is the value it announces (an address after "寄到如下地址："), not a heading;
 
 and gives each segment a *reading text* of the same length in which leading section numbers
 ("3.1", "一、", "（二）", "1.") and Markdown emphasis are blanked out, so "3.1 日志信息" is not
@@ -34,6 +35,7 @@ _EMPHASIS = re.compile(r"\*\*|__|【|】|\\")
 _SENTENCE_END = re.compile(r"[。；;！!？?，：]|[.:,](?:\s|$)")
 _LABELLED_VALUE = re.compile(r"[：:]\s*\S|@|\d{5,}")  # "邮箱： a@b.cn", "电话 4000012222": a value, not a heading
 _NORM = re.compile(r"[\W_]+")
+_LEAD_IN = re.compile(r"[：:]\s*$")
 #: longest text still read as a heading when it carries no sentence punctuation
 HEADING_MAX_CHARS = 40
 
@@ -74,6 +76,9 @@ def passage_view(segments: Sequence[Segment]) -> PassageView:
     reading = tuple(reading_text(s.text) for s in segments)
     keys = [_NORM.sub("", r).lower() for r in reading]
     bare = [_bare(s.kind, r) for s, r in zip(segments, reading, strict=True)]
+    for i in range(1, n):  # the value a lead-in announces ("寄到如下地址：" + an address line) is no heading
+        if bare[i] and segments[i].kind != "heading" and reading[i] == segments[i].text and _LEAD_IN.search(segments[i - 1].text):
+            bare[i] = False
     last_heading: dict[str, int] = {k: i for i, k in enumerate(keys) if k and bare[i]}  # last occurrence
     # a table of contents: consecutive short lines, each coming back later as a section heading
     candidates = {
