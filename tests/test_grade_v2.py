@@ -177,7 +177,7 @@ def test_rule_naming_an_unknown_component_is_a_rubric_error(tmp_path: Path) -> N
 
     text = (REPO / "rubrics" / "transparency.v2.yaml").read_text(encoding="utf-8")
     bad = tmp_path / "bad.yaml"
-    bad.write_text(text.replace("full: ['channel+response']", "full: ['channel+reply']"), encoding="utf-8")
+    bad.write_text(text.replace("full: ['channel+response', ", "full: ['channel+reply', "), encoding="utf-8")
     with pytest.raises(RubricError) as err:
         load_rubric(bad)
     assert "reply" in str(err.value) and "bad.yaml:" in str(err.value)
@@ -272,6 +272,7 @@ def test_document_type_is_stored_and_flagged_in_the_ranking(tmp_path: Path) -> N
     held = published["held_out_spans"]
     assert f"held out: {held['policies']} other CA4P policies" in agreement.text()
     assert f"purpose {held['criteria_kappa']['purpose']}" in agreement.text()
+    assert f"held-out half: {published['english_held_out_kappa']}" in agreement.text()
 
 
 def test_agreement_with_a_privacy_section_is_graded_on_that_section() -> None:
