@@ -103,7 +103,26 @@ def evaluate_spans(
         "yardstick_vs_readers_on_dev": yardstick,
         "machine_vs_spans_on_dev": machine_dev,  # beside held out: a drop there shows rules fitted to the dev set
         "machine_vs_spans_held_out": machine,
+        "full_share": full_shares(readers, pred, held_out),
     }
+
+
+def full_shares(readers: Mapping[str, Mapping[str, str]], pred: Mapping[str, Mapping[str, str]], held_out: list[str]) -> dict:
+    """Per criterion, the share of policies judged full: by the readers and the machine on the dev
+    policies, and by the machine on the held-out ones. No truth is needed; a criterion whose share
+    moves far between dev and held out fires differently on unseen text, which is worth reading."""
+    dev = [p for p in readers if p in pred]
+    out = {}
+    for c in sorted({c for p in dev for c in readers[p]}):
+        def share(levels: list[str]) -> float:
+            return round(sum(lv == "full" for lv in levels) / max(len(levels), 1), 2)
+
+        out[c] = {
+            "readers_dev": share([readers[p][c] for p in dev if c in readers[p]]),
+            "machine_dev": share([pred[p].get(c, "none") for p in dev if c in readers[p]]),
+            "machine_held_out": share([pred[p].get(c, "none") for p in held_out]),
+        }
+    return out
 
 
 def format_span_check(s: Mapping) -> list[str]:
@@ -113,4 +132,7 @@ def format_span_check(s: Mapping) -> list[str]:
     lines.append(f"{'criterion':16s} {'spans~readers dev':>17s} {'machine~spans dev':>17s} {'machine~spans held-out':>22s}")
     for c in CRITERIA:
         lines.append(f"{c:16s} {y['criteria'][c]['kappa']:17.2f} {d['criteria'][c]['kappa']:17.2f} {m['criteria'][c]['kappa']:22.2f}")
+    if "full_share" in s:
+        lines += ["", "Share judged full (no truth needed): readers dev / machine dev / machine held-out"]
+        lines += [f"{c:16s} {r['readers_dev']:.2f} / {r['machine_dev']:.2f} / {r['machine_held_out']:.2f}" for c, r in s["full_share"].items()]
     return lines
