@@ -299,13 +299,13 @@ def train(
 def evaluate(
     shared_data: Annotated[Path, typer.Option("--data", help="Folder of the labelled corpora.")] = Path("../shared/data"),
     models_dir: Annotated[Path, typer.Option("--models", help="Folder of the trained models.")] = Path("models"),
-    grades: Annotated[bool, typer.Option("--grades", help="Evaluate the grades instead: agreement with careful readers (ca4p-transparency-dev, OPP-115 truth); writes models/grades_metrics.json.")] = False,
+    grades: Annotated[bool, typer.Option("--grades", help="Evaluate the grades instead: agreement with careful readers (ca4p-transparency-dev), OPP-115 truth (with a held-out half) and CA4P's own span annotations on the 443 other policies; writes models/grades_metrics.json.")] = False,
     rubric_file: Annotated[Path, typer.Option("--rubric", help="Rubric to evaluate with --grades.")] = Path("rubrics/transparency.v2.yaml"),
 ) -> None:
     """Evaluate the classifiers (standard OPP-115 split, by-policy split, Chinese split) and write models/metrics.json.
 
     With --grades: per-criterion agreement and kappa, pooled kappa with a bootstrap interval, score
-    and tier agreement (weights and tiers cross-validated by policy), document-type accuracy.
+    and tier agreement (weights and tiers cross-validated by policy), document-type accuracy, held-out checks.
 
     Example: policyaudit evaluate --data ../shared/data --grades
     """
