@@ -35,6 +35,7 @@ from pipeline.report.textdiff import diff_stats, text_diff
 # these tests pin rubric v1's behaviour (v1 stays loadable and unchanged; v2 is tested in test_grade_v2.py)
 DEFAULT_RUBRIC = Path(__file__).resolve().parents[1] / "rubrics" / "transparency.v1.yaml"
 from pipeline.store import db, queries, save
+from selectolax.lexbor import LexborHTMLParser
 
 # ---------------------------------------------------------------- policies written for these tests
 
@@ -383,3 +384,32 @@ def test_hostile_diff_page_runs_no_injected_script_in_chromium(page: Path, brows
     assert "<b onmouseover=alert(4)>this line</b>" in p.locator("#diff").text_content()  # type: ignore[attr-defined]
     p.close()  # type: ignore[attr-defined]
     assert errors == [] and dialogs == []
+
+
+def test_long_rose_and_fell_lists_show_the_ten_largest_moves_and_fold_the_rest(engine: Engine, tmp_path: Path) -> None:
+    rub = rubric()
+    ids = [f"svc{i:02d}" for i in range(24)]
+    save_audit(engine, "many1", {sid: THOROUGH if i < 12 else VAGUE for i, sid in enumerate(ids)}, rub)
+    save_audit(engine, "many2", {sid: VAGUE if i < 12 else THOROUGH for i, sid in enumerate(ids)}, rub)
+    with db.session_scope(engine) as s:
+        cmp = compare_audits(s, "many1", "many2")
+    assert len(cmp.rose) == 12 and len(cmp.fell) == 12
+    doc = LexborHTMLParser(render_comparison(cmp, tmp_path).read_text(encoding="utf-8"))
+    for key in ("rose", "fell"):
+        item = doc.css_first(f"#sum-{key}")
+        folded = item.css_first("details.more")
+        assert folded is not None and "and 2 more" in folded.text()
+        shown = item.text().replace(folded.text(), "")
+        assert shown.count("→") == 10 and folded.text().count("→") == 2
+
+
+def test_bump_chart_labels_are_cut_to_fit_and_keep_the_whole_name() -> None:
+    from pipeline.report.compare_page import fit_label
+
+    long_name = "0561 com.example.averyveryverylongpackagename.reader"
+    ranks = {"a": {"x": (long_name, 1, 80.0)}, "b": {"x": (long_name, 1, 81.0)}}
+    svg = bump_chart_from_ranks(["a", "b"], ranks)
+    assert fit_label(long_name).endswith("…") and len(fit_label(long_name)) < len(long_name)
+    assert f"<title>{long_name}</title>{fit_label(long_name)}</text>" in svg
+    assert fit_label("Alpha") == "Alpha" and fit_label("腾讯视频") == "腾讯视频"
+    assert fit_label("很" * 40).count("很") <= 12  # wide characters take twice the room

@@ -32,6 +32,16 @@ _BUMP_LABEL = 170
 _BUMP_TOP = 44
 
 
+def fit_label(name: str, room: float = _BUMP_LABEL - 24) -> str:
+    """``name`` cut with an ellipsis to fit ``room`` pixels at 12 px (wide characters count double)."""
+    used = 0.0
+    for i, ch in enumerate(name):
+        used += 12.0 if ord(ch) > 0x2E7F else 7.0
+        if used > room:
+            return name[: max(i - 1, 1)] + "…"
+    return name
+
+
 def _colour(i: int) -> str:
     return f"hsl({(i * 137.508) % 360:.0f}, 62%, 38%)"
 
@@ -99,12 +109,12 @@ def bump_chart_from_ranks(labels: Sequence[str], ranks: Mapping[str, Mapping[str
         if points[0][1] is not None:
             out.append(
                 f'<text class="bump-label" x="{x(0) - 16:.0f}" y="{y(points[0][1]) + 4:.0f}" text-anchor="end" '
-                f'font-size="12" fill="{colours[sid]}">{escape(names[sid])}</text>'
+                f'font-size="12" fill="{colours[sid]}"><title>{escape(names[sid])}</title>{escape(fit_label(names[sid]))}</text>'
             )
         if points[-1][1] is not None and len(labels) > 1:
             out.append(
                 f'<text class="bump-label" x="{x(len(labels) - 1) + 16:.0f}" y="{y(points[-1][1]) + 4:.0f}" '
-                f'font-size="12" fill="{colours[sid]}">{escape(names[sid])}</text>'
+                f'font-size="12" fill="{colours[sid]}"><title>{escape(names[sid])}</title>{escape(fit_label(names[sid]))}</text>'
             )
         out.append("</g>")
     out.append("</svg>")
