@@ -70,6 +70,12 @@ def test_contact_response_may_sit_in_another_part_of_the_contact_section() -> No
     assert "400-820-1234" in note and "十五个工作日内" in note
 
 
+def test_contact_through_a_brand_with_prompt_verification_is_full() -> None:
+    p = zh("如您认为个人信息受到侵害，可以通过邮箱 help@xinghe.example 与星河笔记团队联系，我们将及时核实处理。")
+    lv, note = level(p, "contact_channel")
+    assert lv is Level.FULL and "及时核实处理" in note  # 及时处理 is a response commitment; 尽快 would not be
+
+
 def test_section_number_is_no_retention_period() -> None:
     p = zh("3.1 日志信息\n我们会保存您的日志信息，保存期限为实现目的所必需的最短时间。")
     lv, _ = level(p, "retention_period")
