@@ -3,13 +3,14 @@
 The v2 rules were written while reading the 40 dev policies, so their dev agreement is in sample.
 CA4P-483 (Zhao et al., EMNLP 2022) had other annotators mark spans in all 483 policies: data (e_21),
 collect (e_22), share (e_23), receiver (e_26), purpose (e_27)... For two criteria those spans decide
-a level the way ``ca4p-transparency-dev/definitions.md`` does, fixed before any comparison:
+a level the way ``ca4p-transparency-dev/definitions.md`` does, fixed before any comparison (except one rule, said below):
 
 * purpose: full when at least :data:`PURPOSE_FULL_SENTENCES` sentences carry both a data span and a
   purpose span (purposes tied to items); partial when any purpose span exists; else none.
 * collected: full when at least :data:`COLLECTED_FULL_ITEMS` distinct items are marked as data (items
   listed one by one, as the v2 rule ``item*8``); partial when any is; else none. CA4P often marks a
-  whole list ("姓名、昵称、性别") as one data span, so a span counts as the items it lists.
+  whole list ("姓名、昵称、性别") as one data span, so a span counts as the items it lists (added after a first
+  comparison: it raised the yardstick's agreement with the readers on collected from 0.78 to 0.83).
 
 How good a yardstick this is, is measured on the 40 dev policies (span levels against the careful
 readers); the machine is then compared with the span levels on the 443 policies that are not in
