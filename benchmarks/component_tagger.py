@@ -40,23 +40,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.grade.classify import load_classifiers  # noqa: E402
 from pipeline.grade.rubric import load_rubric  # noqa: E402
 from pipeline.settings import DEFAULT_RUBRIC, Settings  # noqa: E402
-from pipeline.train.agreement import qwk  # noqa: E402
+from pipeline.train.agreement import ORDINAL, qwk  # noqa: E402
 from pipeline.train.grades import dev_levels, grade_body, load_dev_set  # noqa: E402
-from pipeline.train.span_truth import _SENTENCE, load_span_truth, policy_text  # noqa: E402
+from pipeline.train.span_truth import load_span_truth, policy_text, sentence_kinds  # noqa: E402
 
-ORD = {"none": 0, "partial": 1, "full": 2}
 SETTINGS = [(0.5, 3), (0.5, 5), (0.8, 3), (0.8, 4)]
 
 
 def sentences(root: Path, pid: str) -> tuple[list[str], list[int]]:
     text = policy_text((root / "raw_data" / f"{pid}.html").read_text(encoding="utf-8"))
-    spans = [s for s in json.loads((root / "annotation_data" / f"{pid}.json").read_text(encoding="utf-8")) if s.get("classId")]
+    spans = json.loads((root / "annotation_data" / f"{pid}.json").read_text(encoding="utf-8"))
     out, labels = [], []
-    for m in _SENTENCE.finditer(text):
-        a, b = m.span()
-        if b - a < 6:
+    for m, kinds in sentence_kinds(text, spans):
+        if m.end() - m.start() < 6:
             continue
-        kinds = {s["classId"] for s in spans if s["start"] < b and s["end"] > a}
         out.append(m.group().strip())
         labels.append(int({"e_21", "e_27"} <= kinds))
     return out, labels
@@ -106,7 +103,7 @@ def main() -> None:
 
     def kappa(truth: dict[str, str], pred: dict[str, str]) -> str:
         ids = sorted(truth)
-        return f"{qwk([ORD[truth[i]] for i in ids], [ORD[pred[i]] for i in ids]):.3f}"
+        return f"{qwk([ORDINAL[truth[i]] for i in ids], [ORDINAL[pred[i]] for i in ids]):.3f}"
 
     held_truth = {pid: spans[pid]["purpose"] for pid in held}
     print(f"{'purpose level from':28s} {'~ readers, dev 40':>18s} {'~ span levels, 443':>19s}")

@@ -347,7 +347,7 @@ def evaluate_english(shared_data: Path, rubric: Rubric, classifiers: Classifiers
         if route is None:
             continue
         g = grade_body(route.body, rubric, classifiers)
-        pred[stem] = {DEV_CRITERIA[c.criterion_id]: c.level.value for c in g.criteria if c.criterion_id in DEV_CRITERIA}
+        pred[stem] = dev_levels(g)
     graded = {s: truth[s] for s in pred}
     out = agreement(graded, pred)
     out["dataset"] = "opp-115 (criterion truth derived from practice attributes, 2 of 3 annotators)"
@@ -384,15 +384,19 @@ def run_grade_evaluation(shared_data: Path, rubric_path: Path, models_dir: Path,
     rubric = load_rubric(rubric_path)
     classifiers = load_classifiers(Settings(models_dir=models_dir, use_classifier=True))  # rules only without models
 
-    def grade_file(path: Path) -> tuple[Grade, str | None]:
-        g = grade_body(path.read_bytes(), rubric, classifiers)
-        return g, g.doctype
+    graded: dict[Path, Grade] = {}  # the dev policies are graded once for both Chinese checks
 
-    metrics = evaluate_grades(load_dev_set(shared_data), rubric, grade_file)
+    def grade_file(path: Path) -> tuple[Grade, str | None]:
+        if path not in graded:
+            graded[path] = grade_body(path.read_bytes(), rubric, classifiers)
+        return graded[path], graded[path].doctype
+
+    dev = load_dev_set(shared_data)
+    metrics = evaluate_grades(dev, rubric, grade_file)
     metrics["model_version"] = classifiers.version
     metrics["rubric_file"] = rubric_path.name
     metrics["english"] = evaluate_english(shared_data, rubric, classifiers)
-    readers = {p.policy_id: dict(p.levels) for p in load_dev_set(shared_data)}
+    readers = {p.policy_id: dict(p.levels) for p in dev}
     metrics["ca4p_spans"] = evaluate_spans(shared_data, readers, lambda path: dev_levels(grade_file(path)[0]))
     dest = out or models_dir / "grades_metrics.json"
     _write_json(dest, metrics)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from pipeline.train.agreement import agreement
@@ -43,14 +43,20 @@ def policy_text(raw_html: str) -> str:
     return "".join(html.unescape(block) for block in _PRE.findall(raw_html))
 
 
+def sentence_kinds(text: str, spans: list[Mapping]) -> Iterator[tuple[re.Match[str], set[str]]]:
+    """Each sentence of ``text`` with the span classes (e_21 ...) that overlap it."""
+    marked = [(int(s["start"]), int(s["end"]), s["classId"]) for s in spans if s.get("classId")]
+    for m in _SENTENCE.finditer(text):
+        a, b = m.span()
+        yield m, {k for s, e, k in marked if s < b and e > a}
+
+
 def span_levels(text: str, spans: list[Mapping]) -> dict[str, str]:
-    """Purpose and collected levels of one policy from its spans (module docstring)."""
+    """Purpose, collected and sharing levels of one policy from its spans (module docstring)."""
     marked = [(int(s["start"]), int(s["end"]), s["classId"]) for s in spans if s.get("classId")]
     tied = 0
     shared_fully = False
-    for m in _SENTENCE.finditer(text):
-        a, b = m.span()
-        kinds = {k for s, e, k in marked if s < b and e > a}
+    for _m, kinds in sentence_kinds(text, spans):
         tied += {"e_21", "e_27"} <= kinds
         shared_fully |= {"e_21", "e_23", "e_26", "e_27"} <= kinds
     has_purpose = any(k == "e_27" for *_, k in marked)
@@ -112,12 +118,12 @@ def full_shares(readers: Mapping[str, Mapping[str, str]], pred: Mapping[str, Map
     """Per criterion, the share of policies judged full: by the readers and the machine on the dev
     policies, and by the machine on the held-out ones. No truth is needed; a criterion whose share
     moves far between dev and held out fires differently on unseen text, which is worth reading."""
+    def share(levels: list[str]) -> float:
+        return round(sum(lv == "full" for lv in levels) / max(len(levels), 1), 2)
+
     dev = [p for p in readers if p in pred]
     out = {}
     for c in sorted({c for p in dev for c in readers[p]}):
-        def share(levels: list[str]) -> float:
-            return round(sum(lv == "full" for lv in levels) / max(len(levels), 1), 2)
-
         out[c] = {
             "readers_dev": share([readers[p][c] for p in dev if c in readers[p]]),
             "machine_dev": share([pred[p].get(c, "none") for p in dev if c in readers[p]]),
